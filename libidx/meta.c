@@ -1,0 +1,105 @@
+/*
+ * meta.c - the META section: UTF-8 text, one "key=value" per line, each line
+ * ending in '\n'. Keys: 1..128 bytes of [A-Za-z0-9_.-], unique. Values: any
+ * bytes but '\n' and NUL ([M1] in format/pefa-format-v1.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "error_private.h"
+#include "index_private.h"
+
+static int key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/* Parses text of len bytes into a NUL-separated copy. Returns 0 or CORRUPT. */
+static int meta_parse(pefa_index *ix, const char *text, size_t len)
+{
+    size_t i, nlines = 0, line = 1;
+    char *buf;
+    int n = 0;
+    for (i = 0; i < len; i++)
+        if (text[i] == '\n') nlines++;
+    RETURN_ERROR_IF(len && text[len - 1] != '\n', PEFA_ERR_CORRUPT,
+                    "%s: META: last line does not end in a newline", ix->path);
+    buf = (char *)malloc(len + 1);
+    ix->meta_buf = buf;
+    ix->meta_keys = (const char **)calloc(nlines + 1, sizeof(char *));
+    ix->meta_vals = (const char **)calloc(nlines + 1, sizeof(char *));
+    RETURN_ERROR_IF(!buf || !ix->meta_keys || !ix->meta_vals, PEFA_ERR_NOMEM, "%s: out of memory", ix->path);
+    memcpy(buf, text, len);
+    buf[len] = 0;
+    for (i = 0; i < len; line++) {
+        size_t start = i, eq = 0, k;
+        while (i < len && buf[i] != '\n') {
+            RETURN_ERROR_IF(buf[i] == 0, PEFA_ERR_CORRUPT, "%s: META line %zu: NUL byte", ix->path, line);
+            if (!eq && buf[i] == '=') eq = i;
+            i++;
+        }
+        RETURN_ERROR_IF(!eq || eq == start || eq - start > 128, PEFA_ERR_CORRUPT,
+                        "%s: META line %zu: not key=value", ix->path, line);
+        for (k = start; k < eq; k++)
+            RETURN_ERROR_IF(!key_char(buf[k]), PEFA_ERR_CORRUPT, "%s: META line %zu: bad key character",
+                            ix->path, line);
+        buf[eq] = 0;
+        buf[i] = 0;
+        for (int j = 0; j < n; j++)
+            RETURN_ERROR_IF(strcmp(ix->meta_keys[j], buf + start) == 0, PEFA_ERR_CORRUPT,
+                            "%s: META line %zu: duplicate key '%s'", ix->path, line, buf + start);
+        ix->meta_keys[n] = buf + start;
+        ix->meta_vals[n] = buf + eq + 1;
+        n++;
+        i++;
+    }
+    ix->meta_n = n;
+    return 0;
+}
+
+static int meta_load(pefa_index *ix)
+{
+    int rc = 0;
+    pthread_mutex_lock(&ix->lock);
+    if (ix->meta_state == 0) {
+        int i = pefa_index_find(ix, PEFA_KIND_META, PEFA_TARGET_NONE);
+        const void *p;
+        uint64_t n;
+        if (i < 0) {
+            ix->meta_state = 1; /* no META: no keys */
+        } else if ((rc = pefa_index_section_data(ix, (uint32_t)i, &p, &n)) == 0 &&
+                   (rc = meta_parse(ix, (const char *)p, (size_t)n)) == 0) {
+            ix->meta_state = 1;
+        } else {
+            ix->meta_n = 0;
+            ix->meta_state = rc;
+        }
+    }
+    rc = ix->meta_state < 0 ? ix->meta_state : 0;
+    pthread_mutex_unlock(&ix->lock);
+    return rc;
+}
+
+int pefa_index_meta_count(pefa_index *ix)
+{
+    int rc = meta_load(ix);
+    return rc < 0 ? rc : ix->meta_n;
+}
+
+int pefa_index_meta_at(pefa_index *ix, int i, const char **key, const char **value)
+{
+    FORWARD_IF_ERROR(meta_load(ix));
+    RETURN_ERROR_IF(i < 0 || i >= ix->meta_n, PEFA_ERR_INVALID_ARG, "%s: no metadata entry %d", ix->path, i);
+    *key = ix->meta_keys[i];
+    *value = ix->meta_vals[i];
+    return 0;
+}
+
+const char *pefa_index_meta_get(pefa_index *ix, const char *key)
+{
+    if (meta_load(ix) < 0) return NULL;
+    for (int i = 0; i < ix->meta_n; i++)
+        if (strcmp(ix->meta_keys[i], key) == 0) return ix->meta_vals[i];
+    return NULL;
+}
