@@ -1,0 +1,107 @@
+/* cli.c - shared CLI helpers (see cli.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/cli.h"
+
+const char *cli_prog = "pefa";
+
+void cli_fatal(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: error: ", cli_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(CLI_EXIT_FAIL);
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", cli_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
+    exit(CLI_EXIT_USAGE);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: warning: ", cli_prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mul = 1;
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ') cli_usage_error("%s: '%s' is not a number", opt, s ? s : "");
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s) cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (*end == 'K' || *end == 'k') mul = 1024, end++;
+    else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
+    else if (*end == 'G' || *end == 'g') mul = 1024ull * 1024 * 1024, end++;
+    if (*end) cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (v > UINT64_MAX / mul) cli_usage_error("%s: '%s' is too large", opt, s);
+    v *= mul;
+    if (v < lo || v > hi)
+        cli_usage_error("%s: %llu is out of range (%llu..%llu)", opt, v, (unsigned long long)lo, (unsigned long long)hi);
+    return v;
+}
+
+float cli_parse_float(const char *opt, const char *s, float lo, float hi)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v)) cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (v < lo || v > hi) cli_usage_error("%s: %g is out of range (%g..%g)", opt, v, (double)lo, (double)hi);
+    return (float)v;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
+{
+    static const char *last;
+    static double t_start, t_last;
+    static int tty = -1;
+    double t = cli_now();
+    if (ctx) return; /* ctx != NULL: quiet */
+    if (tty < 0) tty = isatty(STDERR_FILENO);
+    if (stage != last) {
+        if (last && tty) fputc('\n', stderr);
+        fprintf(stderr, "%s: %s ...%s", cli_prog, stage, tty ? "" : "\n");
+        last = stage;
+        t_start = t_last = t;
+    }
+    if (tty && total && (t - t_last > 0.2 || done == total)) {
+        fprintf(stderr, "\r%s: %s ... %5.1f%% (%.1fs)", cli_prog, stage, 100.0 * (double)done / (double)total,
+                t - t_start);
+        t_last = t;
+    }
+    if (done == total && total && !tty && t - t_start > 1.0)
+        fprintf(stderr, "%s: %s done in %.1fs\n", cli_prog, stage, t - t_start);
+    if (done == total && tty) fflush(stderr);
+}

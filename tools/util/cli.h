@@ -1,0 +1,44 @@
+/*
+ * cli.h - helpers shared by the pefa-* programs (prefix cli_): one fatal
+ * error path, checked number parsing, progress lines on stderr.
+ */
+#ifndef PEFA_TOOLS_CLI_H
+#define PEFA_TOOLS_CLI_H
+
+#include <stdint.h>
+
+/* exit codes (STYLE: usage 2, runtime failure 1) */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* program name used in messages */
+extern const char *cli_prog;
+
+/* "prog: error: <formatted>\n" on stderr, then exit(1) */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+void cli_fatal(const char *fmt, ...);
+/* "prog: <formatted>\nTry 'prog --help'.\n", exit(2) */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+void cli_usage_error(const char *fmt, ...);
+/* "prog: warning: <formatted>\n" */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void cli_warn(const char *fmt, ...);
+
+/* Parse an unsigned integer in [lo, hi] with optional K/M/G suffix (x1024);
+ * usage error naming the option otherwise. */
+uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi);
+/* Parse a finite float in [lo, hi]. */
+float cli_parse_float(const char *opt, const char *s, float lo, float hi);
+
+/* seconds since an arbitrary start (monotonic) */
+double cli_now(void);
+
+/* progress: a line per stage; a running percentage only when stderr is a tty */
+void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total);
+
+#endif
