@@ -5,11 +5,13 @@
  *              [--queries Q.npy [--query-ids FILE] --qrels FILE]
  *              [--lambda F] [-M N] [--ef-construction N] [--threads N] [--seed N]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -178,7 +180,8 @@ int main(int argc, char **argv)
     double t0 = cli_now();
 
     cli_prog = "pefa-build";
-    while ((c = getopt_long(argc, argv, "o:M:qhV", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:M:qhV", opts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'P': ppath = optarg; break;
@@ -207,7 +210,8 @@ int main(int argc, char **argv)
         case 'q': quiet = 1; break;
         case 'h': usage(); return 0;
         case 'V': printf("pefa-build (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR); return 0;
-        default: cli_usage_error("unknown or incomplete option");
+        case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        default: cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
@@ -216,8 +220,16 @@ int main(int argc, char **argv)
     if ((qpath != NULL) != (qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
     if (qids_path && !qpath) cli_usage_error("--query-ids needs --queries");
     {
+        /* fail before the long stages if the output cannot be written */
         struct stat sb;
+        char probe[4200];
+        int fd;
         if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+        if (strlen(out) > 4000) cli_fatal("%s: path too long", out);
+        snprintf(probe, sizeof probe, "%s.tmp.XXXXXX", out);
+        if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
+        close(fd);
+        unlink(probe);
     }
 
     memset(&in, 0, sizeof in);

@@ -218,7 +218,8 @@ int main(int argc, char **argv)
     double t0, secs;
 
     cli_prog = "pefa-query";
-    while ((c = getopt_long(argc, argv, "k:hV", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":k:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'Q': tq_path = optarg; break;
         case 'I': qids_path = optarg; break;
@@ -256,7 +257,8 @@ int main(int argc, char **argv)
         case 'O': no_output = 1; break;
         case 'h': usage(); return 0;
         case 'V': printf("pefa-query (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR); return 0;
-        default: cli_usage_error("unknown or incomplete option");
+        case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        default: cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1) cli_usage_error(optind >= argc ? "missing INDEX" : "more than one INDEX given");

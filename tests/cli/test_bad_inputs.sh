@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Every bad input to pefa-build and pefa-query: the exact exit code, a clear
+# message naming the file (and row/line where there is one), and for builds
+# nothing at the output path (no partial file, no temporary left behind).
+# PEFA_BAD_INPUT_TABLE=FILE also writes the markdown table of docs/bad-inputs.md.
+set -uo pipefail
+bin=$(cd "${PEFA_BIN:?}" && pwd); src=$(cd "${PEFA_SRC:?}" && pwd)
+tmp=$(mktemp -d); trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' EXIT
+cd "$tmp"
+/usr/bin/python3 "$src"/tests/cli/make_bad_inputs.py "$src" "$tmp" || { echo "cannot make inputs"; exit 1; }
+table=${PEFA_BAD_INPUT_TABLE:-/dev/null}
+printf '| # | tool | bad input | exit | message |\n|---|---|---|---|---|\n' > "$table"
+pass=0; fail=0; n=0
+# t TOOL "what" EXIT "substring of stderr" args...
+t() {
+  local tool=$1 what=$2 want=$3 sub=$4; shift 4
+  local out rc
+  n=$((n+1))
+  rm -f out.pefa out.pefa.*
+  out=$("$bin/$tool" "$@" 2>&1 >/dev/null); rc=$?
+  local ok=1
+  [ "$rc" -eq "$want" ] || { echo "FAILED #$n $what: exit $rc, expected $want"; ok=0; }
+  [[ "$out" == *"$sub"* ]] || { echo "FAILED #$n $what: message '$out' lacks '$sub'"; ok=0; }
+  if [ "$tool" = pefa-build ] && [ "$want" -ne 0 ]; then
+    if ls out.pefa out.pefa.* 2>/dev/null | grep -q .; then echo "FAILED #$n $what: left $(ls out.pefa*)"; ok=0; fi
+  fi
+  if [ $ok -eq 1 ]; then pass=$((pass+1)); else fail=$((fail+1)); fi
+  local msg; msg=$(echo "$out" | head -n 2 | sed "s#$tmp/##g; s/|/\\\\|/g" | tr '\n' ' ')
+  printf '| %d | %s | %s | %d | `%s` |\n' "$n" "$tool" "$what" "$rc" "$msg" >> "$table"
+}
+B=(-o out.pefa -q)
+ok_q=(--queries q.npy --query-ids qids.txt --qrels qrels.tsv)
+t pefa-build "passages file missing" 1 "nope.npy" "${B[@]}" --passages nope.npy
+t pefa-build "passages not a numpy file" 1 "garbage.npy" "${B[@]}" --passages garbage.npy
+t pefa-build "float64 array" 1 "'<f8' not supported" "${B[@]}" --passages f64.npy
+t pefa-build "int32 array" 1 "not supported" "${B[@]}" --passages ints.npy
+t pefa-build "1-D array" 1 "onedim.npy" "${B[@]}" --passages onedim.npy
+t pefa-build "Fortran-order array" 1 "fortran" "${B[@]}" --passages fortran.npy
+t pefa-build "zero rows" 1 "empty.npy" "${B[@]}" --passages empty.npy
+t pefa-build "truncated .npy" 1 "truncated" "${B[@]}" --passages truncated.npy
+t pefa-build "trailing bytes after .npy data" 1 "trailing.npy" "${B[@]}" --passages trailing.npy
+t pefa-build "NaN in passages" 1 "row 17" "${B[@]}" --passages nan.npy
+t pefa-build "Inf in training queries" 1 "row 5" "${B[@]}" --passages p.npy --queries inf_q.npy --query-ids qids.txt --qrels qrels.tsv
+t pefa-build "query dimension differs" 1 "dimension 50 does not match" "${B[@]}" --passages p.npy --queries q50d.npy --qrels qrels.tsv
+t pefa-build "fewer ids than rows" 1 "299 ids" "${B[@]}" --passages p.npy --passage-ids pids_short.txt
+t pefa-build "duplicate passage id" 1 "duplicate" "${B[@]}" --passages p.npy --passage-ids pids_dup.txt
+t pefa-build "empty line in id file" 1 "pids_empty_line.txt:11" "${B[@]}" --passages p.npy --passage-ids pids_empty_line.txt
+t pefa-build "qrels: unknown query id" 1 "qrels_unknown_q.tsv:2: query id 'NO-SUCH-QUERY' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_q.tsv
+t pefa-build "qrels: unknown passage id" 1 "qrels_unknown_p.tsv:2: passage id 'NO-SUCH-DOC' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv
+t pefa-build "qrels: unknown id with --skip-missing (warning, builds)" 0 "skipped 1 of 2 lines" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv --skip-missing
+t pefa-build "qrels: header only" 1 "no relevance pairs" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_header_only.tsv
+t pefa-build "qrels: score not a number" 1 "qrels_bad_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_bad_score.tsv
+t pefa-build "qrels: NaN score" 1 "qrels_nan_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_nan_score.tsv
+t pefa-build "qrels: one field" 1 "qrels_one_field.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_one_field.tsv
+t pefa-build "all-zero passage row (warning, builds)" 0 "1 all-zero rows" "${B[@]}" --passages zero_row.npy
+t pefa-build "--queries without --qrels" 2 "go together" "${B[@]}" --passages p.npy --queries q.npy
+t pefa-build "--lambda out of range" 2 "out of range" "${B[@]}" --passages p.npy --lambda 2
+t pefa-build "-M not a number" 2 "not a number" "${B[@]}" --passages p.npy -M abc
+t pefa-build "unknown option" 2 "Try 'pefa-build --help'" "${B[@]}" --passages p.npy --frobnicate
+mkdir ro && chmod 555 ro
+if [ "$(id -u)" -eq 0 ]; then
+  # root ignores directory permissions: use a path below a regular file instead
+  t pefa-build "output directory unwritable" 1 "cannot create files there" -o p.npy/out.pefa --passages p.npy
+else
+  t pefa-build "output directory unwritable" 1 "cannot create files there" -o ro/out.pefa --passages p.npy
+fi
+mkdir outdir
+t pefa-build "output path is a directory" 1 "is a directory" -o outdir --passages p.npy
+# disk full: a file-size limit makes write() fail the same way ENOSPC does
+(trap '' XFSZ; ulimit -f 50; t pefa-build "disk full (write fails)" 1 "write failed" "${B[@]}" --passages p.npy --no-graphs; echo "$pass $fail $n" > counts) ; read -r pass fail n < counts
+
+# ---- pefa-query --------------------------------------------------------------
+"$bin"/pefa-build -q -o good.pefa --passages p.npy --passage-ids pids.txt "${ok_q[@]}" --threads 2 -M 8 --ef-construction 50
+"$bin"/pefa-build -q -o other.pefa --passages p.npy --passage-ids pids.txt "${ok_q[@]}" --threads 2 -M 8 --ef-construction 50
+"$bin"/pefa-build -q -o ermonly.pefa --passages p.npy -M 8 --ef-construction 50
+Qq=(--queries test.npy)
+t pefa-query "index missing" 1 "missing.pefa: cannot open" missing.pefa "${Qq[@]}"
+t pefa-query "index is not a pefa file" 1 "not a pefa file" p.npy "${Qq[@]}"
+head -c 5000 good.pefa > trunc.pefa
+t pefa-query "index truncated" 1 "truncated" trunc.pefa "${Qq[@]}"
+cp good.pefa flipped.pefa; printf '\x01' | dd of=flipped.pefa bs=1 seek=40 conv=notrunc status=none
+t pefa-query "index header damaged" 1 "header checksum mismatch" flipped.pefa "${Qq[@]}"
+t pefa-query "test queries: wrong dimension" 1 "dimension 50 does not match the index" good.pefa --queries q50d.npy
+t pefa-query "test queries: NaN" 1 "row 2" good.pefa --queries test_nan.npy
+t pefa-query "query ids: count differs from rows" 1 "19 ids" good.pefa "${Qq[@]}" --query-ids test_ids_short.txt
+ids=$(ls good.pefa.*.ids); mv "$ids" saved.ids
+t pefa-query "id map missing" 1 ".ids: id map of" good.pefa "${Qq[@]}"
+cp "$(ls other.pefa.*.ids)" "$ids"
+t pefa-query "id map of another index" 1 "belongs to another index" good.pefa "${Qq[@]}"
+mv saved.ids "$ids"
+t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
+t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
+t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
+t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"
+t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
