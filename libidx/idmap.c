@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <sys/stat.h>
+#include <xxhash.h>
 
 #include "error_private.h"
 #include "idmap.h"
@@ -211,10 +213,20 @@ int pefa_idmap_open(pefa_index *ix, pefa_idmap **out)
         return pefa_set_error(PEFA_ERR_NOMEM, "out of memory");
     }
     sprintf(im->path, "%s/%s", dir, name);
-    if (access(im->path, R_OK) != 0) {
-        rc = pefa_set_error(PEFA_ERR_IO, "%s: id map of %s: %s (ship it together with the index)", im->path, ix->path,
-                            strerror(errno));
-        goto fail;
+    {
+        struct stat sb;
+        const char *want = pefa_index_meta_get(ix, "idmap.bytes");
+        if (stat(im->path, &sb) != 0) {
+            rc = pefa_set_error(PEFA_ERR_IO, "%s: id map of %s: %s (ship it together with the index)", im->path,
+                                ix->path, strerror(errno));
+            goto fail;
+        }
+        /* [I2] the size is checked at every open (cheap); the checksum by verify */
+        if (want && strtoull(want, NULL, 10) != (unsigned long long)sb.st_size) {
+            rc = pefa_set_error(PEFA_ERR_CORRUPT, "%s: id map is %llu bytes, %s expects %s (damaged or truncated copy)",
+                                im->path, (unsigned long long)sb.st_size, ix->path, want);
+            goto fail;
+        }
     }
     if ((rc = mdb_env_create(&im->env)) || (rc = mdb_env_set_maxdbs(im->env, 8)) ||
         (rc = mdb_env_open(im->env, im->path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NOTLS, 0644))) {
@@ -325,4 +337,58 @@ int pefa_idmap_row(pefa_idmap *m, int which, const char *id, uint32_t *row)
     RETURN_ERROR_IF(*row >= m->count[which], PEFA_ERR_CORRUPT, "%s: id '%s' maps to row %u, out of range", m->path, id,
                     *row);
     return 0;
+}
+
+int idmap_digest(const char *path, uint64_t *bytes, uint64_t *digest)
+{
+    FILE *f = fopen(path, "rb");
+    XXH3_state_t *st;
+    unsigned char *buf;
+    size_t n;
+    int bad;
+    if (!f) return -1;
+    st = XXH3_createState();
+    buf = (unsigned char *)malloc(1 << 20);
+    if (!st || !buf) {
+        fclose(f);
+        XXH3_freeState(st);
+        free(buf);
+        return -1;
+    }
+    XXH3_64bits_reset(st);
+    *bytes = 0;
+    while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
+        XXH3_64bits_update(st, buf, n);
+        *bytes += n;
+    }
+    bad = ferror(f);
+    *digest = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    free(buf);
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+int idmap_verify(pefa_index *ix)
+{
+    const char *name = pefa_index_meta_get(ix, "idmap.file");
+    const char *wb = pefa_index_meta_get(ix, "idmap.bytes"), *wd = pefa_index_meta_get(ix, "idmap.xxh3");
+    char dir[4096], *path;
+    uint64_t bytes, digest;
+    int rc = 0;
+    if (!name) return 0;
+    if (strchr(name, '/') || !*name || dirname_of(ix->path, dir, sizeof dir))
+        return pefa_set_error(PEFA_ERR_CORRUPT, "%s: META idmap.file '%s' is not a plain file name", ix->path, name);
+    path = (char *)malloc(strlen(dir) + strlen(name) + 2);
+    if (!path) return pefa_set_error(PEFA_ERR_NOMEM, "out of memory");
+    sprintf(path, "%s/%s", dir, name);
+    if (idmap_digest(path, &bytes, &digest))
+        rc = pefa_set_error(PEFA_ERR_IO, "%s: id map of %s cannot be read: %s", path, ix->path, strerror(errno));
+    else if (wb && strtoull(wb, NULL, 10) != bytes)
+        rc = pefa_set_error(PEFA_ERR_CORRUPT, "%s: id map is %llu bytes, the index expects %s", path,
+                            (unsigned long long)bytes, wb);
+    else if (wd && strtoull(wd, NULL, 16) != digest)
+        rc = pefa_set_error(PEFA_ERR_CHECKSUM, "%s: id map checksum mismatch (damaged copy)", path);
+    free(path);
+    return rc;
 }

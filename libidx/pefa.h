@@ -174,7 +174,8 @@ PEFA_API int pefa_index_section_data(pefa_index *ix, uint32_t i, const void **da
                                      uint64_t *size);
 /* Checks everything: every section checksum, zero padding between sections,
  * zstd sections decompress to raw_size, and the structural invariants of the
- * PEFA sections (CSR offsets, graph neighbour ids, metadata syntax). On
+ * PEFA sections (CSR offsets, graph neighbour ids, metadata syntax), and
+ * the id map file the index names (its size and XXH3 recorded in META). On
  * failure returns the error and, if bad_section is not NULL, the index of
  * the failing section (or -1 for header/directory/padding). */
 PEFA_API int pefa_index_verify(pefa_index *ix, int *bad_section);
@@ -313,8 +314,10 @@ typedef struct pefa_idmap pefa_idmap;
 enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
 /* Opens the id map the index names in META ("idmap.file"), read-only and
  * lock-free, and checks it carries the index's UUID. If the index has no id
- * map, ids are row numbers and this succeeds. Errors: IO (missing file,
- * detail names it), MISMATCH (UUID differs), CORRUPT. Thread-safe. */
+ * map, ids are row numbers and this succeeds. Its size is checked against
+ * META; its checksum only by pefa_index_verify (LMDB trusts its file: verify
+ * an index and its id map after every transfer). Errors: IO (missing file,
+ * detail names it), MISMATCH (UUID differs), CORRUPT (size). Thread-safe. */
 PEFA_API int pefa_idmap_open(pefa_index *ix, pefa_idmap **out);
 PEFA_API void pefa_idmap_close(pefa_idmap *m);
 /* external id of a row into buf (NUL-terminated); NOT_FOUND, INVALID_ARG if cap too small */

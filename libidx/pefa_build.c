@@ -390,14 +390,6 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
             goto out;
         }
     }
-    {
-        pefa_section_info d;
-        memset(&d, 0, sizeof d);
-        d.kind = PEFA_KIND_META;
-        d.flags = PEFA_SECTION_REQUIRED;
-        d.elem = PEFA_TYPE_BYTES;
-        if ((rc = pefa_writer_add(w, &d, meta.buf, meta.len))) goto out;
-    }
     if (p.progress) p.progress(p.progress_ctx, "writing", 0, 1);
     if ((rc = write_vectors(w, PEFA_TARGET_PASSAGES, Pv, n_p, dim, p.vector_type, 1))) goto out;
     if (has_q) {
@@ -460,6 +452,30 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
             free(rowids);
         }
         if (rc) goto out;
+        {
+            /* bind the id map's exact bytes to this index: LMDB trusts its
+             * file, so verify checks them before anything else reads it */
+            uint64_t bytes, digest;
+            if (idmap_digest(idpath, &bytes, &digest)) {
+                rc = pefa_set_error(PEFA_ERR_IO, "%s: cannot read back the id map", idpath);
+                goto out;
+            }
+            sb_printf(&meta, "idmap.bytes=%llu\nidmap.xxh3=%016llx\n", (unsigned long long)bytes,
+                      (unsigned long long)digest);
+            if (meta.oom) {
+                rc = pefa_set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory");
+                goto out;
+            }
+        }
+    }
+    /* META last: it records the id map's digest */
+    {
+        pefa_section_info d;
+        memset(&d, 0, sizeof d);
+        d.kind = PEFA_KIND_META;
+        d.flags = PEFA_SECTION_REQUIRED;
+        d.elem = PEFA_TYPE_BYTES;
+        if ((rc = pefa_writer_add(w, &d, meta.buf, meta.len))) goto out;
     }
     rc = pefa_writer_commit(w);
     w = NULL;

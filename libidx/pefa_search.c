@@ -148,13 +148,46 @@ static int prepare_query(pefa_searcher *s, const float *q)
     return 0;
 }
 
+static int better(const pefa_hit *x, const pefa_hit *y)
+{
+    return x->score > y->score || (x->score == y->score && x->row < y->row);
+}
+
+/* moves the k best of c[0..n) to the front: quickselect with a Lomuto
+ * partition, so every round places its pivot and shrinks the range */
+static void select_top(pefa_hit *c, uint64_t n, uint64_t k)
+{
+    uint64_t lo = 0, hi = n; /* the k-th best lies in [lo, hi) */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2, store = lo, i;
+        pefa_hit t = c[mid];
+        c[mid] = c[hi - 1];
+        c[hi - 1] = t;
+        for (i = lo; i < hi - 1; i++)
+            if (better(&c[i], &c[hi - 1])) {
+                t = c[i];
+                c[i] = c[store];
+                c[store] = t;
+                store++;
+            }
+        t = c[store];
+        c[store] = c[hi - 1];
+        c[hi - 1] = t;
+        if (store == k - 1 || store == k) return;
+        if (store > k) hi = store;
+        else lo = store + 1;
+    }
+}
+
+/* best k of c[0..nc), sorted, into hits */
 static int emit(pefa_searcher *s, pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits)
 {
     uint32_t n = (uint32_t)(nc < k ? nc : k);
-    qsort(c, (size_t)nc, sizeof *c, hit_cmp);
+    (void)s;
+    if (nc > k) select_top(c, nc, k);
+    qsort(c, n, sizeof *c, hit_cmp);
     memcpy(hits, c, n * sizeof *hits);
     *n_hits = n;
-    (void)s;
     return 0;
 }
 
@@ -272,41 +305,40 @@ static int search_xl(pefa_searcher *s, const pefa_query_params *p, float lam, pe
             s->cand[w++] = s->cand[i];
     }
     nk = w;
-    /* ERM part: top topk_p by <q, p_j>, sorted by row after the kNN list */
+    /* ERM part: top topk_p by <q, p_j>. Each ERM hit looks itself up in the
+     * (short, row-sorted) kNN list; kNN entries it finds are flagged by
+     * negating their row's sign bit in a side array, and the rest are
+     * kNN-only candidates. No sort of the ERM list is needed. */
     got = search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, p->topk_p, p->ef, p->exact,
                      &ids, &sc);
     if (got < 0) return got;
-    /* room for kNN list + ERM list + merged output */
-    FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, 2 * (nk + (uint64_t)got) + 1, sizeof(pefa_hit)));
-    for (int e = 0; e < got; e++) {
-        s->cand[nk + (uint64_t)e].row = ids[e];
-        s->cand[nk + (uint64_t)e].score = sc[e];
-    }
-    qsort(s->cand + nk, (size_t)got, sizeof(pefa_hit), row_cmp);
-    /* merge the two row-sorted lists into cand[nk+got ..) */
+    FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, 3 * nk + (uint64_t)got + 1, sizeof(pefa_hit)));
     {
-        pefa_hit *K = s->cand, *E = s->cand + nk, *out = s->cand + nk + got;
-        uint64_t ne = (uint64_t)got;
+        pefa_hit *K = s->cand, *out = s->cand + nk;
+        uint8_t *seen = (uint8_t *)(s->cand + nk + got + nk); /* nk flags after the output area */
         nc = 0;
-        for (a = 0, b = 0; a < nk || b < ne;) {
-            pefa_hit h;
-            if (b >= ne || (a < nk && K[a].row < E[b].row)) { /* kNN only */
-                float erm = p->xl_scoring == PEFA_XL_EXACT ? s->dot(s->q, row_ptr(s, m->P, K[a].row), m->info.dim) : 0.0f;
-                h.row = K[a].row;
-                h.score = lam * erm + (1 - lam) * K[a].score;
-                a++;
-            } else if (a >= nk || E[b].row < K[a].row) { /* ERM only */
-                h.row = E[b].row;
-                h.score = lam * E[b].score;
-                b++;
-            } else { /* both */
-                h.row = K[a].row;
-                h.score = lam * E[b].score + (1 - lam) * K[a].score;
-                a++;
-                b++;
+        memset(seen, 0, (size_t)nk);
+        for (int e = 0; e < got; e++) {
+            pefa_hit key = {ids[e], 0};
+            pefa_hit *f = nk ? (pefa_hit *)bsearch(&key, K, (size_t)nk, sizeof(pefa_hit), row_cmp) : NULL;
+            out[nc].row = ids[e];
+            if (f) {
+                out[nc].score = lam * sc[e] + (1 - lam) * f->score;
+                seen[f - K] = 1;
+            } else {
+                out[nc].score = lam * sc[e];
             }
-            out[nc++] = h;
+            nc++;
         }
+        for (a = 0; a < nk; a++) {
+            float erm;
+            if (seen[a]) continue;
+            erm = p->xl_scoring == PEFA_XL_EXACT ? s->dot(s->q, row_ptr(s, m->P, K[a].row), m->info.dim) : 0.0f;
+            out[nc].row = K[a].row;
+            out[nc].score = lam * erm + (1 - lam) * K[a].score;
+            nc++;
+        }
+        (void)b;
         return emit(s, out, nc, p->k, hits, n_hits);
     }
 }

@@ -8,6 +8,7 @@
 
 #include "error_private.h"
 #include "graph_store.h"
+#include "idmap.h"
 #include "index_private.h"
 #include "model.h"
 #include "ycsr.h"
@@ -66,6 +67,8 @@ int pefa_verify_structure(pefa_index *ix, int *bad)
     FORWARD_IF_ERROR(graph_store_check(ix, PEFA_TARGET_PASSAGES, bad));
     FORWARD_IF_ERROR(graph_store_check(ix, PEFA_TARGET_QUERIES, bad));
     FORWARD_IF_ERROR(graph_store_check(ix, PEFA_TARGET_XS, bad));
+    *bad = pefa_index_find(ix, PEFA_KIND_META, PEFA_TARGET_NONE);
+    FORWARD_IF_ERROR(idmap_verify(ix));
     *bad = -1;
     return 0;
 }

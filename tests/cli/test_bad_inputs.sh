@@ -88,6 +88,9 @@ t pefa-query "id map missing" 1 ".ids: id map of" good.pefa "${Qq[@]}"
 cp "$(ls other.pefa.*.ids)" "$ids"
 t pefa-query "id map of another index" 1 "belongs to another index" good.pefa "${Qq[@]}"
 mv saved.ids "$ids"
+cp "$ids" saved.ids; printf 'xx' >> "$ids"
+t pefa-query "id map damaged (size differs)" 1 "damaged or truncated copy" good.pefa "${Qq[@]}"
+mv saved.ids "$ids"
 t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
 t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
 t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
