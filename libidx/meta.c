@@ -60,16 +60,22 @@ static int meta_parse(pefa_index *ix, const char *text, size_t len)
 
 static int meta_load(pefa_index *ix)
 {
-    int rc = 0;
+    int rc = 0, state, i;
+    const void *p = NULL;
+    uint64_t n = 0;
+    pthread_mutex_lock(&ix->lock);
+    state = ix->meta_state;
+    pthread_mutex_unlock(&ix->lock);
+    if (state != 0) return state < 0 ? state : 0;
+    /* the section bytes are fetched outside the lock: pefa_index_section_data
+     * takes ix->lock itself to decompress a zstd section */
+    i = pefa_index_find(ix, PEFA_KIND_META, PEFA_TARGET_NONE);
+    if (i >= 0) rc = pefa_index_section_data(ix, (uint32_t)i, &p, &n);
     pthread_mutex_lock(&ix->lock);
     if (ix->meta_state == 0) {
-        int i = pefa_index_find(ix, PEFA_KIND_META, PEFA_TARGET_NONE);
-        const void *p;
-        uint64_t n;
         if (i < 0) {
             ix->meta_state = 1; /* no META: no keys */
-        } else if ((rc = pefa_index_section_data(ix, (uint32_t)i, &p, &n)) == 0 &&
-                   (rc = meta_parse(ix, (const char *)p, (size_t)n)) == 0) {
+        } else if (rc == 0 && (rc = meta_parse(ix, (const char *)p, (size_t)n)) == 0) {
             ix->meta_state = 1;
         } else {
             ix->meta_n = 0;

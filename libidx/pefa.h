@@ -137,11 +137,14 @@ PEFA_API int pefa_writer_open(const char *path, pefa_writer **out);
 /* The random UUID the file will carry (to bind side files to it). */
 PEFA_API void pefa_writer_uuid(const pefa_writer *w, uint8_t uuid[16]);
 /* Starts a section: kind, target, flags, codec, elem, ndim, shape are read
- * from desc (offset/sizes/checksum ignored). INVALID_ARG if a section is
- * already open, the (kind, target) pair was used, or ndim > 4. */
+ * from desc (offset/sizes/checksum ignored). STATE if a section is already
+ * open; INVALID_ARG if the (kind, target) pair was used, ndim > 4, or the
+ * codec, type or flags are unknown. A zstd section with a shape is streamed
+ * (its size is pledged); an opaque one (ndim 0) is buffered until end. */
 PEFA_API int pefa_writer_begin(pefa_writer *w, const pefa_section_info *desc);
 PEFA_API int pefa_writer_write(pefa_writer *w, const void *data, size_t len);
-/* Ends the section; INVALID_ARG if the bytes written disagree with the shape. */
+/* Ends the section; INVALID_ARG if the bytes written disagree with the shape;
+ * NOMEM if zstd fails (it fails only for lack of memory). */
 PEFA_API int pefa_writer_end(pefa_writer *w);
 /* begin + write + end */
 PEFA_API int pefa_writer_add(pefa_writer *w, const pefa_section_info *desc, const void *data,

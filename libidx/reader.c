@@ -398,6 +398,10 @@ static int zstd_load(pefa_index *ix, uint32_t i, void **out)
     RETURN_ERROR_IF(XXH3_64bits(src, (size_t)s->stored_size) != s->checksum, PEFA_ERR_CHECKSUM,
                     "%s: section %u (%s/%s): checksum mismatch", ix->path, i,
                     pefa_kind_name(s->kind), pefa_target_name(s->target));
+    /* [C1] exactly one frame: nothing (not even a skippable frame) after it */
+    RETURN_ERROR_IF(ZSTD_findFrameCompressedSize(src, (size_t)s->stored_size) != s->stored_size, PEFA_ERR_CORRUPT,
+                    "%s: section %u (%s/%s): not exactly one zstd frame", ix->path, i, pefa_kind_name(s->kind),
+                    pefa_target_name(s->target));
     fcs = ZSTD_getFrameContentSize(src, (size_t)s->stored_size);
     RETURN_ERROR_IF(fcs != s->raw_size, PEFA_ERR_CORRUPT,
                     "%s: section %u (%s/%s): zstd frame size disagrees with the directory", ix->path,

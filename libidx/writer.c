@@ -41,6 +41,13 @@ struct pefa_writer {
     uint8_t *zout;
     size_t zout_cap;
     int zlevel;
+    /* zstd frames must carry their content size (format [C2]): a section
+     * with a shape pledges its size at begin; an opaque one (ndim 0) is
+     * held here and compressed in one call at end */
+    uint64_t want;     /* raw bytes the shape needs (ndim > 0) */
+    uint8_t *pend;
+    size_t pend_len, pend_cap;
+    int zdone;         /* the frame was already ended (pefa_writer_add) */
 };
 
 static int w_fail(pefa_writer *w, int code, const char *what)
@@ -92,6 +99,16 @@ static int w_pad_to(pefa_writer *w, uint64_t target)
         if (k > sizeof zeros) k = sizeof zeros;
         if (w_put(w, zeros, (size_t)k)) return w->err;
     }
+    return 0;
+}
+
+/* bytes a shape needs: 0, or -1 on overflow */
+static int shape_bytes(const pefa_section_info *d, uint64_t *out)
+{
+    uint64_t want = pefa_type_size(d->elem);
+    for (uint32_t i = 0; i < d->ndim; i++)
+        if (mul_u64(want, d->shape[i], &want)) return -1;
+    *out = want;
     return 0;
 }
 
@@ -184,6 +201,8 @@ int pefa_writer_begin(pefa_writer *w, const pefa_section_info *d)
                         pefa_kind_name(d->kind), pefa_target_name(d->target));
     RETURN_ERROR_IF(w->nsec >= PEFA_MAX_SECTIONS, PEFA_ERR_INVALID_ARG, "%s: too many sections",
                     w->path);
+    RETURN_ERROR_IF(d->ndim > 0 && shape_bytes(d, &w->want), PEFA_ERR_INVALID_ARG,
+                    "%s: section shape overflows", w->path);
     if (w_pad_to(w, (w->pos + PEFA_ALIGN - 1) / PEFA_ALIGN * PEFA_ALIGN)) return w->err;
     w->cur = *d;
     for (i = d->ndim; i < PEFA_MAX_DIMS; i++) w->cur.shape[i] = 0;
@@ -202,7 +221,10 @@ int pefa_writer_begin(pefa_writer *w, const pefa_section_info *d)
         ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, w->zlevel);
         ZSTD_CCtx_setParameter(w->zc, ZSTD_c_checksumFlag, 0);
         ZSTD_CCtx_setParameter(w->zc, ZSTD_c_contentSizeFlag, 1);
+        if (d->ndim > 0) ZSTD_CCtx_setPledgedSrcSize(w->zc, w->want);
+        w->pend_len = 0;
     }
+    w->zdone = 0;
     w->open = 1;
     return 0;
 }
@@ -232,7 +254,34 @@ int pefa_writer_write(pefa_writer *w, const void *data, size_t len)
     if (w->err) return w->err;
     RETURN_ERROR_IF(!w->open, PEFA_ERR_STATE, "%s: no section open", w->path);
     w->cur.raw_size += len;
-    if (w->cur.codec == PEFA_CODEC_ZSTD) return w_zstd(w, data, len, ZSTD_e_continue);
+    RETURN_ERROR_IF(w->zdone, PEFA_ERR_STATE, "%s: section already complete", w->path);
+    if (w->cur.codec == PEFA_CODEC_ZSTD && w->cur.ndim == 0) {
+        if (len > w->pend_cap - w->pend_len) {
+            size_t nc = w->pend_cap ? w->pend_cap : 65536;
+            uint8_t *nb;
+            while (nc - w->pend_len < len) {
+                if (nc > SIZE_MAX / 2) return w_fail(w, PEFA_ERR_NOMEM, "section buffer");
+                nc *= 2;
+            }
+            nb = (uint8_t *)realloc(w->pend, nc);
+            if (!nb) return w_fail(w, PEFA_ERR_NOMEM, "section buffer");
+            w->pend = nb;
+            w->pend_cap = nc;
+        }
+        if (len) memcpy(w->pend + w->pend_len, data, len);
+        w->pend_len += len;
+        return 0;
+    }
+    if (w->cur.codec == PEFA_CODEC_ZSTD) {
+        if (w->cur.raw_size > w->want) {
+            w->err = pefa_set_error(PEFA_ERR_INVALID_ARG,
+                                    "%s: section %s/%s: more bytes written than the shape needs (%llu)",
+                                    w->path, pefa_kind_name(w->cur.kind),
+                                    pefa_target_name(w->cur.target), (unsigned long long)w->want);
+            return w->err;
+        }
+        return w_zstd(w, data, len, ZSTD_e_continue);
+    }
     return w_stored(w, data, len);
 }
 
@@ -241,21 +290,20 @@ int pefa_writer_end(pefa_writer *w)
     pefa_section_info *s;
     if (w->err) return w->err;
     RETURN_ERROR_IF(!w->open, PEFA_ERR_STATE, "%s: no section open", w->path);
-    if (w->cur.codec == PEFA_CODEC_ZSTD && w_zstd(w, NULL, 0, ZSTD_e_end)) return w->err;
-    if (w->cur.ndim > 0) {
-        uint64_t want = pefa_type_size(w->cur.elem);
-        uint32_t i;
-        for (i = 0; i < w->cur.ndim; i++)
-            if (mul_u64(want, w->cur.shape[i], &want))
-                return w_fail(w, PEFA_ERR_INVALID_ARG, "section shape overflows");
-        if (want != w->cur.raw_size) {
-            w->err = pefa_set_error(PEFA_ERR_INVALID_ARG,
-                                    "%s: section %s/%s: %llu bytes written, shape needs %llu",
-                                    w->path, pefa_kind_name(w->cur.kind),
-                                    pefa_target_name(w->cur.target),
-                                    (unsigned long long)w->cur.raw_size, (unsigned long long)want);
-            return w->err;
-        }
+    /* shape first: a zstd frame with a pledged size cannot end short */
+    if (w->cur.ndim > 0 && w->want != w->cur.raw_size) {
+        w->err = pefa_set_error(PEFA_ERR_INVALID_ARG,
+                                "%s: section %s/%s: %llu bytes written, shape needs %llu", w->path,
+                                pefa_kind_name(w->cur.kind), pefa_target_name(w->cur.target),
+                                (unsigned long long)w->cur.raw_size, (unsigned long long)w->want);
+        return w->err;
+    }
+    if (w->cur.codec == PEFA_CODEC_ZSTD && !w->zdone) {
+        /* ndim 0: the whole section in one e_end call, so the frame records its size */
+        int zrc = w->cur.ndim == 0 ? w_zstd(w, w->pend, w->pend_len, ZSTD_e_end)
+                                   : w_zstd(w, NULL, 0, ZSTD_e_end);
+        w->pend_len = 0;
+        if (zrc) return w->err;
     }
     w->cur.checksum = XXH3_64bits_digest(w->xxh);
     if (w->nsec == w->capsec) {
@@ -273,6 +321,13 @@ int pefa_writer_end(pefa_writer *w)
 int pefa_writer_add(pefa_writer *w, const pefa_section_info *d, const void *data, size_t len)
 {
     FORWARD_IF_ERROR(pefa_writer_begin(w, d));
+    if (d->codec == PEFA_CODEC_ZSTD && d->ndim == 0) {
+        /* the whole section is here: one e_end call, no copy into pend */
+        w->cur.raw_size = len;
+        if (w_zstd(w, data, len, ZSTD_e_end)) return w->err;
+        w->zdone = 1;
+        return pefa_writer_end(w);
+    }
     FORWARD_IF_ERROR(pefa_writer_write(w, data, len));
     return pefa_writer_end(w);
 }
@@ -392,6 +447,7 @@ void pefa_writer_abort(pefa_writer *w)
     free(w->buf);
     free(w->secs);
     free(w->zout);
+    free(w->pend);
     if (w->xxh) XXH3_freeState(w->xxh);
     if (w->zc) ZSTD_freeCCtx(w->zc);
     free(w);

@@ -1,0 +1,357 @@
+/*
+ * pefa-dump - describe pefa index files (format/pefa-format-v1.md).
+ *
+ *   pefa-dump [--json] [--verify] [--sections] FILE...
+ *
+ * Without --verify it reads only the header, the directory and the META
+ * section, so it answers at once whatever the file size. With --verify it
+ * reads every byte (pefa_index_verify). Uses the public API only.
+ *
+ * Exit status: 0 success, 1 runtime failure (a file cannot be opened, META
+ * is malformed, verification failed), 2 bad usage.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pefa.h"
+
+#define DUMP_NAME "pefa-dump"
+
+typedef struct {
+    int json;
+    int verify;
+    int sections_only;
+} dump_opts;
+
+static void dump_usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: " DUMP_NAME " [OPTION]... FILE...\n"
+            "Describe pefa index files: format version, UUID, size, the META keys\n"
+            "(counts, parameters, provenance) and every section.\n"
+            "\n"
+            "  -j, --json      one JSON object per FILE, one per line\n"
+            "  -V, --verify    also check every checksum, the padding, compressed\n"
+            "                  sections and the PEFA invariants (reads the whole file);\n"
+            "                  prints \"verify: OK\" or \"verify: FAILED: <detail>\"\n"
+            "  -s, --sections  print only the section table\n"
+            "  -h, --help      show this help and exit\n"
+            "      --version   show the version and exit\n"
+            "\n"
+            "Without --verify only the header, the directory and META are read.\n"
+            "Exit status: 0 OK, 1 runtime failure or failed verification, 2 bad usage.\n");
+}
+
+static void dump_error(const char *what)
+{
+    fprintf(stderr, DUMP_NAME ": error: %s\n", what && *what ? what : "unknown error");
+}
+
+static void dump_uuid(const uint8_t u[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
+        out[o++] = hex[u[i] >> 4];
+        out[o++] = hex[u[i] & 15];
+    }
+    out[o] = 0;
+}
+
+static void dump_shape(const pefa_section_info *s, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (s->ndim == 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    out[0] = 0;
+    for (uint32_t k = 0; k < s->ndim && k < PEFA_MAX_DIMS && o < cap; k++) {
+        int n = snprintf(out + o, cap - o, k ? "x%" PRIu64 : "%" PRIu64, s->shape[k]);
+        if (n < 0) break;
+        o += (size_t)n;
+    }
+}
+
+static void dump_kind(const pefa_section_info *s, char *out, size_t cap)
+{
+    const char *k = pefa_kind_name(s->kind);
+    if (!strcmp(k, "UNKNOWN"))
+        snprintf(out, cap, "kind%u/%u", s->kind, s->target);
+    else if (s->target == PEFA_TARGET_NONE)
+        snprintf(out, cap, "%s", k);
+    else if (!strcmp(pefa_target_name(s->target), "unknown"))
+        snprintf(out, cap, "%s/%u", k, s->target);
+    else
+        snprintf(out, cap, "%s/%s", k, pefa_target_name(s->target));
+}
+
+static void dump_human_size(uint64_t n, char *out, size_t cap)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)n;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0) snprintf(out, cap, "%" PRIu64 " B", n);
+    else snprintf(out, cap, "%.1f %s", v, units[u]);
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
+static size_t dump_utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+/* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
+static void dump_json_str(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+    fputc('"', out);
+    while (n) {
+        size_t l;
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc((int)c, out);
+        } else if (c == '\n') {
+            fputs("\\n", out);
+        } else if (c == '\r') {
+            fputs("\\r", out);
+        } else if (c == '\t') {
+            fputs("\\t", out);
+        } else if (c < 0x20 || c == 0x7F) {
+            fprintf(out, "\\u%04x", c);
+        } else if ((l = dump_utf8_len(p, n)) == 0) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fwrite(p, 1, l, out);
+            p += l;
+            n -= l;
+            continue;
+        }
+        p++;
+        n--;
+    }
+    fputc('"', out);
+}
+
+/* ---- one file ----------------------------------------------------------------- */
+static const char *dump_err_name(int err)
+{
+    switch (err) {
+#define DUMP_X(name, num, msg) \
+    case -(num): return #name;
+        PEFA_ERROR_LIST(DUMP_X)
+#undef DUMP_X
+    default: return "UNKNOWN";
+    }
+}
+
+static void dump_section_table(FILE *out, pefa_index *ix)
+{
+    uint32_t n = pefa_index_section_count(ix);
+    fprintf(out, "%3s  %-22s %-5s %-5s %-14s %12s %12s %7s %12s %-16s %s\n", "#", "kind/target", "codec",
+            "type", "shape", "stored", "raw", "ratio", "offset", "xxh3", "required");
+    for (uint32_t i = 0; i < n; i++) {
+        pefa_section_info s;
+        char kind[64], shape[96], ratio[16];
+        if (pefa_index_section_info(ix, i, &s)) continue;
+        dump_kind(&s, kind, sizeof kind);
+        dump_shape(&s, shape, sizeof shape);
+        if (s.stored_size) snprintf(ratio, sizeof ratio, "%.2f", (double)s.raw_size / (double)s.stored_size);
+        else snprintf(ratio, sizeof ratio, "-");
+        fprintf(out, "%3u  %-22s %-5s %-5s %-14s %12" PRIu64 " %12" PRIu64 " %7s %12" PRIu64 " %016" PRIx64 " %s\n",
+                i, kind, pefa_codec_name(s.codec), pefa_type_name(s.elem), shape, s.stored_size, s.raw_size,
+                ratio, s.offset, s.checksum, (s.flags & PEFA_SECTION_REQUIRED) ? "yes" : "no");
+    }
+}
+
+static void dump_meta_summary(FILE *out, pefa_index *ix)
+{
+    static const char *const counts[][2] = {
+        {"pefa.n_passages", "passages"},     {"pefa.n_queries", "train queries"},
+        {"pefa.dim", "dimension"},           {"pefa.nnz", "nnz (Y)"},
+        {"pefa.vector_type", "vector type"}, {"pefa.xs_lambda", "xs lambda"},
+        {"idmap.file", "id map"},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        const char *v = pefa_index_meta_get(ix, counts[i][0]);
+        if (v) fprintf(out, "%-13s  %s\n", counts[i][1], v);
+    }
+}
+
+/* prints one file; returns 0, or 1 after printing an error */
+static int dump_file(const char *path, const dump_opts *o)
+{
+    pefa_index *ix = NULL;
+    pefa_file_info fi;
+    char uuid[37], hsize[32];
+    int rc, status = 0, nmeta, vrc = 0, bad = -1;
+    char meta_err[600] = "", verr[600] = "";
+
+    rc = pefa_index_open(path, &ix);
+    if (rc) {
+        dump_error(pefa_last_error_detail());
+        return 1;
+    }
+    pefa_index_file_info(ix, &fi);
+    dump_uuid(fi.uuid, uuid);
+    dump_human_size(fi.file_size, hsize, sizeof hsize);
+    nmeta = pefa_index_meta_count(ix);
+    if (nmeta < 0) snprintf(meta_err, sizeof meta_err, "%s", pefa_last_error_detail());
+    if (o->verify) {
+        vrc = pefa_index_verify(ix, &bad);
+        if (vrc) snprintf(verr, sizeof verr, "%s", pefa_last_error_detail());
+    }
+
+    if (o->json) {
+        uint32_t n = pefa_index_section_count(ix);
+        printf("{\"file\":");
+        dump_json_str(stdout, path);
+        printf(",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64
+               ",\"flags\":%" PRIu64 ",\"n_sections\":%u",
+               fi.major, fi.minor, uuid, fi.file_size, fi.flags, fi.n_sections);
+        printf(",\"meta\":{");
+        for (int i = 0; i < nmeta; i++) {
+            const char *k, *v;
+            if (pefa_index_meta_at(ix, i, &k, &v)) continue;
+            if (i) putchar(',');
+            dump_json_str(stdout, k);
+            putchar(':');
+            dump_json_str(stdout, v);
+        }
+        putchar('}');
+        if (nmeta < 0) {
+            printf(",\"meta_error\":");
+            dump_json_str(stdout, meta_err);
+        }
+        printf(",\"sections\":[");
+        for (uint32_t i = 0; i < n; i++) {
+            pefa_section_info s;
+            if (pefa_index_section_info(ix, i, &s)) continue;
+            printf("%s{\"index\":%u,\"kind\":%u,\"kind_name\":", i ? "," : "", i, s.kind);
+            dump_json_str(stdout, pefa_kind_name(s.kind));
+            printf(",\"target\":%u,\"target_name\":", s.target);
+            dump_json_str(stdout, pefa_target_name(s.target));
+            printf(",\"codec\":\"%s\",\"type\":\"%s\",\"shape\":[", pefa_codec_name(s.codec),
+                   pefa_type_name(s.elem));
+            for (uint32_t k = 0; k < s.ndim && k < PEFA_MAX_DIMS; k++)
+                printf("%s%" PRIu64, k ? "," : "", s.shape[k]);
+            printf("],\"stored_size\":%" PRIu64 ",\"raw_size\":%" PRIu64 ",\"offset\":%" PRIu64
+                   ",\"xxh3\":\"%016" PRIx64 "\",\"required\":%s}",
+                   s.stored_size, s.raw_size, s.offset, s.checksum,
+                   (s.flags & PEFA_SECTION_REQUIRED) ? "true" : "false");
+        }
+        putchar(']');
+        if (o->verify) {
+            if (vrc == 0) {
+                printf(",\"verify\":{\"ok\":true}");
+            } else {
+                printf(",\"verify\":{\"ok\":false,\"error\":\"%s\",\"section\":%d,\"detail\":",
+                       dump_err_name(vrc), bad);
+                dump_json_str(stdout, verr);
+                putchar('}');
+            }
+        }
+        printf("}\n");
+    } else {
+        if (!o->sections_only) {
+            printf("file           %s\n", path);
+            printf("format         %u.%u\n", fi.major, fi.minor);
+            printf("uuid           %s\n", uuid);
+            printf("file size      %" PRIu64 " bytes (%s)\n", fi.file_size, hsize);
+            if (fi.flags) printf("flags          0x%016" PRIx64 "\n", fi.flags);
+            printf("sections       %u\n", fi.n_sections);
+            dump_meta_summary(stdout, ix);
+            printf("meta           %d key%s\n", nmeta < 0 ? 0 : nmeta, nmeta == 1 ? "" : "s");
+            for (int i = 0; i < nmeta; i++) {
+                const char *k, *v;
+                if (pefa_index_meta_at(ix, i, &k, &v) == 0) printf("  %s=%s\n", k, v);
+            }
+            printf("\n");
+        }
+        dump_section_table(stdout, ix);
+        if (o->verify) {
+            if (vrc == 0) {
+                printf("verify: OK\n");
+            } else if (bad >= 0) {
+                pefa_section_info s;
+                char kind[64] = "?";
+                if (pefa_index_section_info(ix, (uint32_t)bad, &s) == 0) dump_kind(&s, kind, sizeof kind);
+                printf("verify: FAILED: %s [section %d %s]\n", verr, bad, kind);
+            } else {
+                printf("verify: FAILED: %s [header, directory or padding]\n", verr);
+            }
+        }
+    }
+    fflush(stdout);
+    if (nmeta < 0) {
+        dump_error(meta_err);
+        status = 1;
+    }
+    if (vrc) status = 1;
+    pefa_index_close(ix);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},     {"verify", no_argument, NULL, 'V'},
+        {"sections", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v' + 256}, {NULL, 0, NULL, 0},
+    };
+    dump_opts o = {0, 0, 0};
+    int c, status = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "jVsh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': o.json = 1; break;
+        case 'V': o.verify = 1; break;
+        case 's': o.sections_only = 1; break;
+        case 'h': dump_usage(stdout); return 0;
+        case 'v' + 256:
+            printf(DUMP_NAME " (pefa %s), writes and reads format %d.%d\n", pefa_version_string(),
+                   PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
+            return 0;
+        default:
+            if (optopt) fprintf(stderr, DUMP_NAME ": error: unknown option '-%c'\n", optopt);
+            else fprintf(stderr, DUMP_NAME ": error: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, DUMP_NAME ": error: no FILE given\n");
+        fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
+        return 2;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (!o.json && i > optind) printf("\n"); /* blank line between files */
+        if (dump_file(argv[i], &o)) status = 1;
+    }
+    return status;
+}
