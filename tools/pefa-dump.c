@@ -173,7 +173,7 @@ static const char *dump_err_name(int err)
 static void dump_section_table(FILE *out, pefa_index *ix)
 {
     uint32_t n = pefa_index_section_count(ix);
-    fprintf(out, "%3s  %-22s %-5s %-5s %-14s %12s %12s %7s %12s %-16s %s\n", "#", "kind/target", "codec",
+    fprintf(out, "%3s  %-25s %-5s %-5s %-14s %12s %12s %7s %12s %-16s %s\n", "#", "kind/target", "codec",
             "type", "shape", "stored", "raw", "ratio", "offset", "xxh3", "required");
     for (uint32_t i = 0; i < n; i++) {
         pefa_section_info s;
@@ -183,7 +183,7 @@ static void dump_section_table(FILE *out, pefa_index *ix)
         dump_shape(&s, shape, sizeof shape);
         if (s.stored_size) snprintf(ratio, sizeof ratio, "%.2f", (double)s.raw_size / (double)s.stored_size);
         else snprintf(ratio, sizeof ratio, "-");
-        fprintf(out, "%3u  %-22s %-5s %-5s %-14s %12" PRIu64 " %12" PRIu64 " %7s %12" PRIu64 " %016" PRIx64 " %s\n",
+        fprintf(out, "%3u  %-25s %-5s %-5s %-14s %12" PRIu64 " %12" PRIu64 " %7s %12" PRIu64 " %016" PRIx64 " %s\n",
                 i, kind, pefa_codec_name(s.codec), pefa_type_name(s.elem), shape, s.stored_size, s.raw_size,
                 ratio, s.offset, s.checksum, (s.flags & PEFA_SECTION_REQUIRED) ? "yes" : "no");
     }
