@@ -185,6 +185,11 @@ static int dirname_of(const char *path, char *out, size_t cap)
 
 int pefa_idmap_open(pefa_index *ix, pefa_idmap **out)
 {
+    return pefa_idmap_open_ex(ix, 0, out);
+}
+
+int pefa_idmap_open_ex(pefa_index *ix, unsigned flags, pefa_idmap **out)
+{
     const pefa_model *m;
     pefa_idmap *im;
     const char *name;
@@ -228,6 +233,8 @@ int pefa_idmap_open(pefa_index *ix, pefa_idmap **out)
             goto fail;
         }
     }
+    /* [I3] the exact bytes, before LMDB reads any of them */
+    if (!(flags & PEFA_IDMAP_TRUSTED) && (rc = idmap_verify(ix)) != 0) goto fail;
     if ((rc = mdb_env_create(&im->env)) || (rc = mdb_env_set_maxdbs(im->env, 8)) ||
         (rc = mdb_env_open(im->env, im->path, MDB_RDONLY | MDB_NOLOCK | MDB_NOSUBDIR | MDB_NOTLS, 0644))) {
         rc = lmdb_err(rc, im->path, "cannot open id map");

@@ -316,12 +316,18 @@ PEFA_API int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_par
 typedef struct pefa_idmap pefa_idmap;
 enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
 /* Opens the id map the index names in META ("idmap.file"), read-only and
- * lock-free, and checks it carries the index's UUID. If the index has no id
- * map, ids are row numbers and this succeeds. Its size is checked against
- * META; its checksum only by pefa_index_verify (LMDB trusts its file: verify
- * an index and its id map after every transfer). Errors: IO (missing file,
- * detail names it), MISMATCH (UUID differs), CORRUPT (size). Thread-safe. */
+ * lock-free, and checks that it is exactly the file the index was built with:
+ * its size and XXH3-64 (recorded in META) and the UUID inside it. LMDB trusts
+ * its data file, so nothing else of it is read before these checks pass.
+ * Hashing costs one sequential read of the id map (about 1 s per 10 GB); a
+ * host that has run pefa_index_verify / `pefa-dump --verify` on its copy can
+ * skip it with PEFA_IDMAP_TRUSTED (the size is still checked). If the index
+ * has no id map, ids are row numbers and this succeeds. Errors: IO (missing
+ * file, detail names it), MISMATCH (UUID differs), CORRUPT (size),
+ * CHECKSUM. Thread-safe. */
+#define PEFA_IDMAP_TRUSTED 0x1u
 PEFA_API int pefa_idmap_open(pefa_index *ix, pefa_idmap **out);
+PEFA_API int pefa_idmap_open_ex(pefa_index *ix, unsigned flags, pefa_idmap **out);
 PEFA_API void pefa_idmap_close(pefa_idmap *m);
 /* external id of a row into buf (NUL-terminated); NOT_FOUND, INVALID_ARG if cap too small */
 PEFA_API int pefa_idmap_id(pefa_idmap *m, int which, uint32_t row, char *buf, size_t cap);

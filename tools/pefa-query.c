@@ -42,6 +42,7 @@ static void usage(void)
            "                        jsonl; trec (for trec_eval)\n"
            "  --qrels FILE          BEIR TSV: print recall@10/20/100 and ndcg@10 on stderr\n"
            "  --no-output           do not print hits (evaluation or timing only)\n"
+           "  --trust-idmap         skip hashing the id map at open (after pefa-dump --verify)\n"
            "  -h, --help, -V, --version\n");
 }
 
@@ -195,12 +196,14 @@ int main(int argc, char **argv)
         {"xl-scoring", required_argument, 0, 'x'},  {"exact", no_argument, 0, 'X'},
         {"explain", no_argument, 0, 'E'},           {"threads", required_argument, 0, 't'},
         {"format", required_argument, 0, 'f'},      {"qrels", required_argument, 0, 'R'},
-        {"no-output", no_argument, 0, 'O'},         {"help", no_argument, 0, 'h'},
+        {"no-output", no_argument, 0, 'O'},         {"trust-idmap", no_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},           {0, 0, 0, 0}};
     pefa_query_params qp = PEFA_QUERY_PARAMS_INIT;
     const char *tq_path = NULL, *qids_path = NULL, *qrels_path = NULL, *format = "tsv", *index_path;
     const char *mode_name = "erm";
     int c, explain = 0, no_output = 0;
+    unsigned idmap_flags = 0;
     uint32_t threads = 1;
     pefa_index *ix;
     pefa_idmap *im;
@@ -255,6 +258,7 @@ int main(int argc, char **argv)
             break;
         case 'R': qrels_path = optarg; break;
         case 'O': no_output = 1; break;
+        case 'T': idmap_flags |= PEFA_IDMAP_TRUSTED; break;
         case 'h': usage(); return 0;
         case 'V': printf("pefa-query (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR); return 0;
         case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -269,7 +273,7 @@ int main(int argc, char **argv)
 
     if (pefa_index_open(index_path, &ix)) cli_fatal("%s", pefa_last_error_detail());
     if (pefa_model_describe(ix, &mi)) cli_fatal("%s", pefa_last_error_detail());
-    if (pefa_idmap_open(ix, &im)) cli_fatal("%s", pefa_last_error_detail());
+    if (pefa_idmap_open_ex(ix, idmap_flags, &im)) cli_fatal("%s", pefa_last_error_detail());
     if (qp.mode != PEFA_MODE_ERM && !mi.has_xs)
         cli_fatal("%s: --mode %s needs training queries; this index was built without them", index_path, mode_name);
     if (tin_matrix_open(tq_path, &tq, err, sizeof err)) cli_fatal("%s", err);
