@@ -395,7 +395,7 @@ int idmap_verify(pefa_index *ix)
         rc = pefa_set_error(PEFA_ERR_CORRUPT, "%s: id map is %llu bytes, the index expects %s", path,
                             (unsigned long long)bytes, wb);
     else if (wd && strtoull(wd, NULL, 16) != digest)
-        rc = pefa_set_error(PEFA_ERR_CHECKSUM, "%s: id map checksum mismatch (damaged copy)", path);
+        rc = pefa_set_error(PEFA_ERR_CHECKSUM, "%s: id map checksum mismatch: a damaged copy, or not the id map this index was built with", path);
     free(path);
     return rc;
 }

@@ -86,7 +86,7 @@ t pefa-query "query ids: count differs from rows" 1 "19 ids" good.pefa "${Qq[@]}
 ids=$(ls good.pefa.*.ids); mv "$ids" saved.ids
 t pefa-query "id map missing" 1 ".ids: id map of" good.pefa "${Qq[@]}"
 cp "$(ls other.pefa.*.ids)" "$ids"
-t pefa-query "id map of another index" 1 "belongs to another index" good.pefa "${Qq[@]}"
+t pefa-query "id map of another index" 1 "not the id map this index was built with" good.pefa "${Qq[@]}"
 mv saved.ids "$ids"
 cp "$ids" saved.ids; printf '\x5a' | dd of="$ids" bs=1 seek=5000 conv=notrunc status=none
 t pefa-query "id map damaged (same size)" 1 "id map checksum mismatch" good.pefa "${Qq[@]}"
