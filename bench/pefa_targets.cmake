@@ -1,0 +1,36 @@
+# PEFA benchmarks (not part of ctest), included from bench/CMakeLists.txt.
+#   bench-pefa : ERM / PEFA-XS / PEFA-XL single-thread latency on SciFact, as ratios
+#   bench-y    : sizes and row-access cost of Y encodings (docs/y-encoding.md)
+#   bench-open : open time and resident memory, 4 MB vs 4 GB index (needs ~4 GB free)
+set(PEFA_BENCH_DATA "${CMAKE_SOURCE_DIR}/build/bench-data" CACHE PATH "GloVe cache (bench/fetch_glove.sh)")
+foreach(b pefa_bench y_bench)
+  add_executable(${b} ${CMAKE_CURRENT_SOURCE_DIR}/${b}.c)
+  target_compile_options(${b} PRIVATE ${PEFA_WARNINGS})
+  target_include_directories(${b} PRIVATE ${CMAKE_SOURCE_DIR}/libidx ${CMAKE_SOURCE_DIR}/tools)
+  target_link_libraries(${b} PRIVATE pefa_toolutil pefa_static)
+endforeach()
+add_executable(bench_open ${CMAKE_SOURCE_DIR}/tests/bench_open.c)
+target_compile_options(bench_open PRIVATE ${PEFA_WARNINGS})
+target_link_libraries(bench_open PRIVATE pefa_static)
+
+set(_sf ${CMAKE_SOURCE_DIR}/data/scifact)
+add_custom_target(bench-pefa
+  COMMAND $<TARGET_FILE:pefa-build> -q -o ${CMAKE_BINARY_DIR}/bench-scifact.pefa
+          --passages ${_sf}/passages.npy --passage-ids ${_sf}/passage_ids.txt
+          --queries ${_sf}/train_queries.npy --query-ids ${_sf}/train_query_ids.txt
+          --qrels ${_sf}/train_qrels.tsv --threads 2
+  COMMAND $<TARGET_FILE:pefa_bench> ${CMAKE_BINARY_DIR}/bench-scifact.pefa ${_sf}/test_queries.npy 50
+  DEPENDS pefa_bench pefa-build USES_TERMINAL
+  COMMENT "PEFA latency: ERM vs PEFA-XS vs PEFA-XL (SciFact, one thread)")
+add_custom_target(bench-y
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fetch_glove.sh ${PEFA_BENCH_DATA}
+  COMMAND ${CMAKE_COMMAND} -E env PEFA_BENCH_DATA=${PEFA_BENCH_DATA} ${PEFA_BENCH_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/make_y_pairs.py
+  COMMAND $<TARGET_FILE:y_bench> ${PEFA_BENCH_DATA}/y_scifact.tsv 809 5183
+  COMMAND $<TARGET_FILE:y_bench> ${PEFA_BENCH_DATA}/y_glove.tsv 10000 331479
+  COMMAND $<TARGET_FILE:y_bench> ${PEFA_BENCH_DATA}/y_glove_clicks.tsv 10000 331479
+  DEPENDS y_bench USES_TERMINAL
+  COMMENT "Y encodings: size and row access")
+add_custom_target(bench-open
+  COMMAND $<TARGET_FILE:bench_open> ${CMAKE_BINARY_DIR}
+  DEPENDS bench_open USES_TERMINAL
+  COMMENT "open cost: 4 MB vs 4 GB")
