@@ -42,8 +42,8 @@ int main(int argc, char **argv)
     float *qs;
     pefa_hit *hits;
     uint32_t nh, reps = argc > 3 ? (uint32_t)atoi(argv[3]) : 20;
-    mode modes[4];
-    double us[4];
+    mode modes[5];
+    double us[5];
     if (argc < 3) {
         fprintf(stderr, "usage: pefa_bench INDEX QUERIES.npy [reps]\n");
         return 2;
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "pefa_bench: %s\n", err);
             return 1;
         }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         pefa_query_params d = PEFA_QUERY_PARAMS_INIT;
         d.k = 100;
         modes[i].p = d;
@@ -79,20 +79,34 @@ int main(int argc, char **argv)
     modes[3].p.mode = PEFA_MODE_XL;
     modes[3].p.lambda = 0.1f;
     modes[3].p.knn = 16;
+    /* diagnostic: ERM with the beam XL uses for its ERM candidates (topk_p 500) */
+    modes[4].name = "erm-500";
+    modes[4].p.mode = PEFA_MODE_ERM;
+    modes[4].p.ef = 500;
+    if (getenv("PEFA_BENCH_MODE")) {
+        /* one mode, each query once: for instruction counting under
+         * valgrind --tool=callgrind --toggle-collect=pefa_search */
+        for (int i = 0; i < 5; i++)
+            if (strcmp(modes[i].name, getenv("PEFA_BENCH_MODE")) == 0) {
+                for (uint64_t q = 0; q < m.rows; q++) pefa_search(s, qs + q * m.dim, &modes[i].p, hits, &nh);
+                printf("%s: %llu queries done\n", modes[i].name, (unsigned long long)m.rows);
+            }
+        return 0;
+    }
     printf("pefa_bench: %s, %llu queries x %u reps, single thread, k=100 ef=300 (XL: knn 32/16, topk_p 500)\n",
            argv[1], (unsigned long long)m.rows, reps);
     /* modes are interleaved query by query (q1: erm xs xl xl16, q2: ...), so
      * a busy machine slows every mode alike; each round's figure is the mean
      * per query, and the result is the median of 5 rounds */
     {
-        double rounds[4][5];
-        for (int i = 0; i < 4; i++)
+        double rounds[5][5];
+        for (int i = 0; i < 5; i++)
             for (uint64_t q = 0; q < m.rows; q++) pefa_search(s, qs + q * m.dim, &modes[i].p, hits, &nh); /* warm-up */
         for (int r = 0; r < 5; r++) {
-            double acc[4] = {0, 0, 0, 0};
+            double acc[5] = {0, 0, 0, 0, 0};
             for (uint32_t rep = 0; rep < reps; rep++)
                 for (uint64_t q = 0; q < m.rows; q++)
-                    for (int i = 0; i < 4; i++) {
+                    for (int i = 0; i < 5; i++) {
                         double t0 = now();
                         if (pefa_search(s, qs + q * m.dim, &modes[i].p, hits, &nh)) {
                             fprintf(stderr, "pefa_bench: %s\n", pefa_last_error_detail());
@@ -100,13 +114,13 @@ int main(int argc, char **argv)
                         }
                         acc[i] += now() - t0;
                     }
-            for (int i = 0; i < 4; i++) rounds[i][r] = acc[i] * 1e6 / ((double)reps * (double)m.rows);
+            for (int i = 0; i < 5; i++) rounds[i][r] = acc[i] * 1e6 / ((double)reps * (double)m.rows);
         }
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             qsort(rounds[i], 5, sizeof(double), cmp_d);
             us[i] = rounds[i][2];
         }
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             printf("  %-7s %8.1f us/query  %8.0f q/s  ratio to ERM %.2f\n", modes[i].name, us[i], 1e6 / us[i],
                    us[i] / us[0]);
     }

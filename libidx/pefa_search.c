@@ -122,8 +122,11 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
                       uint32_t n, uint32_t ef, int exact, uint32_t **ids, float **scores)
 {
     int got;
+    uint32_t beam = ef > n ? ef : n;
     FORWARD_IF_ERROR(grow32((void **)&s->ids, (void **)&s->scores, &s->cap, n ? n : 1, 4, 4));
-    if (exact || !has_graph)
+    /* a beam this wide over a set this small visits most of it anyway, at
+     * several times the cost of one pass of dot products: scan it (exactly) */
+    if (exact || !has_graph || (uint64_t)rows <= 4 * (uint64_t)beam)
         got = exact_search(vecs, rows, s->m->info.dim, s->m->stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     else
         got = hnsw_search(g, s->q, n, ef, s->hs, s->ids, s->scores);
