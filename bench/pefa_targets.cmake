@@ -34,3 +34,9 @@ add_custom_target(bench-open
   COMMAND $<TARGET_FILE:bench_open> ${CMAKE_BINARY_DIR}
   DEPENDS bench_open USES_TERMINAL
   COMMENT "open cost: 4 MB vs 4 GB")
+
+# first_query: open + first answer from a cold page cache (small vs large index)
+add_executable(first_query ${CMAKE_CURRENT_SOURCE_DIR}/first_query.c)
+target_compile_options(first_query PRIVATE ${PEFA_WARNINGS})
+target_include_directories(first_query PRIVATE ${CMAKE_SOURCE_DIR}/libidx ${CMAKE_SOURCE_DIR}/tools)
+target_link_libraries(first_query PRIVATE pefa_toolutil pefa_static)
