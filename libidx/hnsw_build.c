@@ -18,6 +18,7 @@
  * Distance is d(a, b) = -<a, b>; smaller is better.
  */
 #include "hnsw.h"
+#include "hnsw_heap.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -28,10 +29,7 @@
 
 #define MAX_LEVEL_CAP 30
 
-typedef struct {
-    float d;
-    uint32_t id;
-} cand;
+typedef hnsw_cand cand;
 
 typedef struct {
     /* input */
@@ -112,77 +110,6 @@ static inline uint32_t read_list(const bctx *b, uint32_t id, uint32_t lev, uint3
     memcpy(out, blk + 1, c * sizeof *out);
     pthread_mutex_unlock(&b->locks[id]);
     return c;
-}
-
-/* min-heap (candidates) and max-heap (results) on d */
-static inline void minh_push(cand *h, size_t *len, float d, uint32_t id)
-{
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t p = (i - 1) >> 1;
-        if (!(d < h[p].d))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i].d = d;
-    h[i].id = id;
-}
-
-static inline void minh_pop(cand *h, size_t *len)
-{
-    size_t n = --(*len);
-    if (n == 0)
-        return;
-    cand x = h[n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && h[l + 1].d < h[l].d)
-            l++;
-        if (!(h[l].d < x.d))
-            break;
-        h[i] = h[l];
-        i = l;
-    }
-    h[i] = x;
-}
-
-static inline void maxh_push(cand *h, size_t *len, float d, uint32_t id)
-{
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t p = (i - 1) >> 1;
-        if (!(d > h[p].d))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i].d = d;
-    h[i].id = id;
-}
-
-static inline void maxh_pop(cand *h, size_t *len)
-{
-    size_t n = --(*len);
-    if (n == 0)
-        return;
-    cand x = h[n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && h[l + 1].d > h[l].d)
-            l++;
-        if (!(h[l].d > x.d))
-            break;
-        h[i] = h[l];
-        i = l;
-    }
-    h[i] = x;
 }
 
 static void next_epoch(worker *w)

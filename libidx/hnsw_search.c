@@ -15,6 +15,7 @@
  * never reads outside the arrays.
  */
 #include "hnsw.h"
+#include "hnsw_heap.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,10 +27,7 @@ typedef struct {
     uint32_t checked;
 } pool_ent;
 
-typedef struct {
-    float d;
-    uint32_t id;
-} hent;
+typedef hnsw_cand hent;
 
 struct hnsw_scratch {
     uint16_t *tags;     /* visited tags, one per node */
@@ -111,77 +109,6 @@ static int grow_heap(hent **h, size_t *cap, size_t need)
     *h = p;
     *cap = c;
     return 0;
-}
-
-/* min-heap (cand) and max-heap (res) on d */
-static inline void minh_push(hent *h, size_t *len, float d, uint32_t id)
-{
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t p = (i - 1) >> 1;
-        if (!(d < h[p].d))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i].d = d;
-    h[i].id = id;
-}
-
-static inline void minh_pop(hent *h, size_t *len)
-{
-    size_t n = --(*len);
-    if (n == 0)
-        return;
-    hent x = h[n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && h[l + 1].d < h[l].d)
-            l++;
-        if (!(h[l].d < x.d))
-            break;
-        h[i] = h[l];
-        i = l;
-    }
-    h[i] = x;
-}
-
-static inline void maxh_push(hent *h, size_t *len, float d, uint32_t id)
-{
-    size_t i = (*len)++;
-    while (i > 0) {
-        size_t p = (i - 1) >> 1;
-        if (!(d > h[p].d))
-            break;
-        h[i] = h[p];
-        i = p;
-    }
-    h[i].d = d;
-    h[i].id = id;
-}
-
-static inline void maxh_pop(hent *h, size_t *len)
-{
-    size_t n = --(*len);
-    if (n == 0)
-        return;
-    hent x = h[n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1;
-        if (l >= n)
-            break;
-        if (l + 1 < n && h[l + 1].d > h[l].d)
-            l++;
-        if (!(h[l].d > x.d))
-            break;
-        h[i] = h[l];
-        i = l;
-    }
-    h[i] = x;
 }
 
 static size_t elem_size(int elem)
