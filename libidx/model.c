@@ -27,7 +27,8 @@ static int meta_u32(pefa_index *ix, const char *key, uint32_t *out, int required
     return 0;
 }
 
-static int vectors(pefa_index *ix, pefa_model *m, uint32_t target, uint32_t rows, const void **out, int required)
+static int vectors(pefa_index *ix, pefa_model *m, uint32_t target, uint32_t rows, uint32_t cols, const void **out,
+                   int required)
 {
     int i = pefa_index_find(ix, PEFA_KIND_VECTORS, target);
     const pefa_section_info *s;
@@ -38,20 +39,20 @@ static int vectors(pefa_index *ix, pefa_model *m, uint32_t target, uint32_t rows
         return 0;
     }
     s = &ix->secs[i];
-    RETURN_ERROR_IF(s->ndim != 2 || s->shape[0] != rows || s->shape[1] != m->info.dim || s->elem != m->elem,
+    RETURN_ERROR_IF(s->ndim != 2 || s->shape[0] != rows || s->shape[1] != cols || s->elem != m->elem,
                     PEFA_ERR_CORRUPT, "%s: VECTORS/%s is %llux%llu %s, META says %ux%u %s", ix->path,
                     pefa_target_name(target), (unsigned long long)s->shape[0], (unsigned long long)s->shape[1],
-                    pefa_type_name(s->elem), rows, m->info.dim, pefa_type_name((uint8_t)m->elem));
+                    pefa_type_name(s->elem), rows, cols, pefa_type_name((uint8_t)m->elem));
     return pefa_index_section_data(ix, (uint32_t)i, out, &n);
 }
 
-static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vecs, uint32_t rows, hnsw_view *v,
-                 int *has)
+static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vecs, uint32_t rows, uint32_t cols,
+                 size_t stride, hnsw_view *v, int *has)
 {
     int rc;
     *has = 0;
     if (!vecs) return 0;
-    rc = graph_store_view(ix, target, vecs, rows, m->info.dim, m->stride, m->elem, v);
+    rc = graph_store_view(ix, target, vecs, rows, cols, stride, m->elem, v);
     if (rc == PEFA_ERR_NOT_FOUND) return 0;
     if (rc == 0) *has = 1;
     return rc;
@@ -76,12 +77,13 @@ static int model_build(pefa_index *ix, pefa_model *m)
     RETURN_ERROR_IF(m->info.dim == 0 || m->info.dim > 65536, PEFA_ERR_CORRUPT, "%s: META pefa.dim=%u", ix->path,
                     m->info.dim);
     m->stride = (size_t)m->info.dim * pefa_type_size((uint8_t)m->elem);
+    m->stride_e = m->stride + pefa_type_size((uint8_t)m->elem);
     s = pefa_index_meta_get(ix, "pefa.xs_lambda");
     m->info.xs_lambda = s ? strtof(s, NULL) : 0.5f;
-    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_PASSAGES, m->info.n_passages, &m->P, 1));
-    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_QUERIES, m->info.n_queries, &m->Q, 0));
-    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS, m->info.n_passages, &m->E, 0));
-    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS_Z, m->info.n_passages, &m->Z, 0));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_PASSAGES, m->info.n_passages, m->info.dim, &m->P, 1));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_QUERIES, m->info.n_queries, m->info.dim, &m->Q, 0));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS, m->info.n_passages, m->info.dim + 1, &m->E, 0));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS_Z, m->info.n_passages, m->info.dim, &m->Z, 0));
     m->info.has_xs = m->E != NULL;
     m->info.has_z = m->Z != NULL;
     {
@@ -102,9 +104,12 @@ static int model_build(pefa_index *ix, pefa_model *m)
             m->y_rows_len = nb;
         }
     }
-    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_PASSAGES, m->P, m->info.n_passages, &m->gp, &m->info.has_graph_passages));
-    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_QUERIES, m->Q, m->info.n_queries, &m->gq, &m->info.has_graph_queries));
-    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_XS, m->E, m->info.n_passages, &m->gx, &m->info.has_graph_xs));
+    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_PASSAGES, m->P, m->info.n_passages, m->info.dim, m->stride, &m->gp,
+                           &m->info.has_graph_passages));
+    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_QUERIES, m->Q, m->info.n_queries, m->info.dim, m->stride, &m->gq,
+                           &m->info.has_graph_queries));
+    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_XS, m->E, m->info.n_passages, m->info.dim + 1, m->stride_e, &m->gx,
+                           &m->info.has_graph_xs));
     return 0;
 }
 

@@ -11,7 +11,8 @@
 typedef struct {
     pefa_model_info info;
     int elem;                 /* vector element type */
-    size_t stride;            /* bytes per vector row */
+    size_t stride;            /* bytes per vector row (P, Q, Z: dim columns) */
+    size_t stride_e;          /* bytes per XS row: dim + 1 columns (unit-norm completion) */
     const void *P, *Q, *E, *Z;
     const uint64_t *y_rowptr; /* NULL if no Y */
     const uint8_t *y_rows;

@@ -95,7 +95,7 @@ enum {
     PEFA_TARGET_NONE = 0,
     PEFA_TARGET_PASSAGES = 1,   /* P, unit rows */
     PEFA_TARGET_QUERIES = 2,    /* Q, training queries, unit rows */
-    PEFA_TARGET_XS = 3,         /* e_j = lam p_j + (1-lam) z_j */
+    PEFA_TARGET_XS = 3,         /* [e_j, sqrt(1-|e_j|^2)], e_j = lam p_j + (1-lam) z_j: dim + 1 columns */
     PEFA_TARGET_XS_Z = 4        /* z_j = normalise(sum_i Y_ij q_i) */
 };
 enum { PEFA_CODEC_RAW = 0, PEFA_CODEC_ZSTD = 1 };

@@ -72,7 +72,7 @@ static void *xs_worker(void *arg)
 {
     xs_job *j = (xs_job *)arg;
     for (uint32_t p = j->from; p < j->to; p++) {
-        float *z = j->Z + (size_t)p * j->dim, *e = j->E + (size_t)p * j->dim;
+        float *z = j->Z + (size_t)p * j->dim, *e = j->E + (size_t)p * (j->dim + 1);
         const float *pv = j->P + (size_t)p * j->dim;
         double s = 0;
         memset(z, 0, j->dim * sizeof(float));
@@ -89,7 +89,15 @@ static void *xs_worker(void *arg)
             j->empty++;
             memset(z, 0, j->dim * sizeof(float));
         }
-        for (uint32_t c = 0; c < j->dim; c++) e[c] = j->lam * pv[c] + (1 - j->lam) * z[c];
+        /* e_j, then the column that makes the row unit-norm (|e_j| <= 1: a
+         * convex mix of unit or zero vectors): <(q,0), e'_j> = <q, e_j>, and
+         * the XS graph searches unit vectors, like the passage graph */
+        s = 0;
+        for (uint32_t c = 0; c < j->dim; c++) {
+            e[c] = j->lam * pv[c] + (1 - j->lam) * z[c];
+            s += (double)e[c] * e[c];
+        }
+        e[j->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
     }
     return NULL;
 }
@@ -295,7 +303,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     t = now_s();
     if (has_q) {
         Z = (float *)malloc((size_t)n_p * dim * sizeof(float));
-        E = (float *)malloc((size_t)n_p * dim * sizeof(float));
+        E = (float *)malloc((size_t)n_p * (dim + 1) * sizeof(float));
         if (!Z || !E) {
             rc = pefa_set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
             goto out;
@@ -317,7 +325,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
         size_t np = (size_t)n_p * dim, nq = (size_t)n_q * dim;
         P16 = malloc(np * 2);
         Q16 = has_q ? malloc(nq * 2) : NULL;
-        E16 = has_q ? malloc(np * 2) : NULL;
+        E16 = has_q ? malloc((size_t)n_p * (dim + 1) * 2) : NULL;
         Z16 = has_q ? malloc(np * 2) : NULL;
         if (!P16 || (has_q && (!Q16 || !E16 || !Z16))) {
             rc = pefa_set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for f16 vectors");
@@ -326,7 +334,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
         pefa_f32_to_f16(in->passages, (uint16_t *)P16, np);
         if (has_q) {
             pefa_f32_to_f16(in->queries, (uint16_t *)Q16, nq);
-            pefa_f32_to_f16(E, (uint16_t *)E16, np);
+            pefa_f32_to_f16(E, (uint16_t *)E16, (size_t)n_p * (dim + 1));
             pefa_f32_to_f16(Z, (uint16_t *)Z16, np);
         }
         Pv = P16;
@@ -350,7 +358,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
         rc = hnsw_build(Pv, n_p, dim, stride, p.vector_type, &hp, &gp);
         if (!rc && has_q) {
             ad.stage = "graph over xs vectors";
-            rc = hnsw_build(Ev, n_p, dim, stride, p.vector_type, &hp, &gx);
+            rc = hnsw_build(Ev, n_p, dim + 1, stride + pefa_type_size(p.vector_type), p.vector_type, &hp, &gx);
         }
         if (!rc && has_q) {
             ad.stage = "graph over training queries";
@@ -397,7 +405,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
         uint8_t *rows = NULL;
         pefa_section_info d;
         if ((rc = write_vectors(w, PEFA_TARGET_QUERIES, Qv, n_q, dim, p.vector_type, 0)) ||
-            (rc = write_vectors(w, PEFA_TARGET_XS, Ev, n_p, dim, p.vector_type, 0)) ||
+            (rc = write_vectors(w, PEFA_TARGET_XS, Ev, n_p, dim + 1, p.vector_type, 0)) ||
             (rc = write_vectors(w, PEFA_TARGET_XS_Z, Zv, n_p, dim, p.vector_type, 0)))
             goto out;
         if ((rc = ycsr_encode(&y, &rp, &rows, &rows_len))) goto out;

@@ -75,7 +75,7 @@ int pefa_searcher_new(pefa_index *ix, pefa_searcher **out)
     s->m = m;
     s->dot = pefa_dot_kernel(m->elem);
     s->hs = hnsw_scratch_new();
-    s->q = (float *)malloc(m->info.dim * sizeof(float));
+    s->q = (float *)calloc((size_t)m->info.dim + 1, sizeof(float)); /* q[dim] stays 0 */
     if (!s->hs || !s->q || !s->dot) {
         pefa_searcher_free(s);
         return pefa_set_error(PEFA_ERR_NOMEM, "%s: out of memory", pefa_index_path(ix));
@@ -117,9 +117,11 @@ static const void *row_ptr(const pefa_searcher *s, const void *base, uint32_t r)
     return (const char *)base + (size_t)r * s->m->stride;
 }
 
-/* top-n of a vector set: graph or brute force */
+/* top-n of a vector set (rows of `cols` columns, `stride` bytes apart):
+ * graph or brute force. s->q holds the query and a trailing 0, so it serves
+ * the XS rows' extra column too. */
 static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const void *vecs, uint32_t rows,
-                      uint32_t n, uint32_t ef, int exact, uint32_t **ids, float **scores)
+                      uint32_t cols, size_t stride, uint32_t n, uint32_t ef, int exact, uint32_t **ids, float **scores)
 {
     int got;
     uint32_t beam = ef > n ? ef : n;
@@ -127,7 +129,7 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
     /* a beam this wide over a set this small visits most of it anyway, at
      * several times the cost of one pass of dot products: scan it (exactly) */
     if (exact || !has_graph || (uint64_t)rows <= 4 * (uint64_t)beam)
-        got = exact_search(vecs, rows, s->m->info.dim, s->m->stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
+        got = exact_search(vecs, rows, cols, stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     else
         got = hnsw_search(g, s->q, n, ef, s->hs, s->ids, s->scores);
     if (got < 0)
@@ -195,12 +197,12 @@ static int emit(pefa_searcher *s, pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit
 }
 
 /* ERM / XS with the build lambda: one search */
-static int search_one(pefa_searcher *s, const hnsw_view *g, int has_graph, const void *vecs, const pefa_query_params *p,
-                      pefa_hit *hits, uint32_t *n_hits)
+static int search_one(pefa_searcher *s, const hnsw_view *g, int has_graph, const void *vecs, uint32_t cols,
+                      size_t stride, const pefa_query_params *p, pefa_hit *hits, uint32_t *n_hits)
 {
     uint32_t *ids;
     float *sc;
-    int got = search_set(s, g, has_graph, vecs, s->m->info.n_passages, p->k, p->ef, p->exact, &ids, &sc);
+    int got = search_set(s, g, has_graph, vecs, s->m->info.n_passages, cols, stride, p->k, p->ef, p->exact, &ids, &sc);
     if (got < 0) return got;
     for (int i = 0; i < got; i++) {
         hits[i].row = ids[i];
@@ -224,7 +226,8 @@ static int search_xs_relambda(pefa_searcher *s, const pefa_query_params *p, floa
         n = m->info.n_passages;
     } else {
         uint32_t beam = p->ef > p->k ? p->ef : p->k;
-        int got = search_set(s, &m->gx, 1, m->E, m->info.n_passages, beam, beam, 0, &ids, &sc);
+        int got = search_set(s, &m->gx, 1, m->E, m->info.n_passages, m->info.dim + 1, m->stride_e, beam, beam, 0, &ids,
+                             &sc);
         if (got < 0) return got;
         n = (uint64_t)got;
     }
@@ -245,7 +248,8 @@ static int xl_neighbours(pefa_searcher *s, const pefa_query_params *p, uint32_t 
     uint32_t *ids;
     float *sc;
     int got;
-    got = search_set(s, &m->gq, m->info.has_graph_queries, m->Q, m->info.n_queries, p->knn, p->ef, p->exact, &ids, &sc);
+    got = search_set(s, &m->gq, m->info.has_graph_queries, m->Q, m->info.n_queries, m->info.dim, m->stride, p->knn,
+                     p->ef, p->exact, &ids, &sc);
     if (got < 0) return got;
     FORWARD_IF_ERROR(grow32((void **)&s->nids, (void **)&s->nsims, &s->ncap, (uint64_t)got + 1, 4, 4));
     memcpy(s->nids, ids, (size_t)got * 4);
@@ -312,7 +316,8 @@ static int search_xl(pefa_searcher *s, const pefa_query_params *p, float lam, pe
      * (short, row-sorted) kNN list; kNN entries it finds are flagged by
      * negating their row's sign bit in a side array, and the rest are
      * kNN-only candidates. No sort of the ERM list is needed. */
-    got = search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, p->topk_p, p->ef, p->exact,
+    got = search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride, p->topk_p,
+                     p->ef, p->exact,
                      &ids, &sc);
     if (got < 0) return got;
     FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, 3 * nk + (uint64_t)got + 1, sizeof(pefa_hit)));
@@ -355,13 +360,13 @@ int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p, pe
     FORWARD_IF_ERROR(prepare_query(s, q));
     switch (p->mode) {
     case PEFA_MODE_ERM:
-        return search_one(s, &m->gp, m->info.has_graph_passages, m->P, p, hits, n_hits);
+        return search_one(s, &m->gp, m->info.has_graph_passages, m->P, m->info.dim, m->stride, p, hits, n_hits);
     case PEFA_MODE_XS:
         RETURN_ERROR_IF(!m->E, PEFA_ERR_INVALID_ARG,
                         "%s: PEFA-XS needs training queries; this index was built without them",
                         pefa_index_path(s->ix));
         if (p->lambda < 0 || fabsf(p->lambda - m->info.xs_lambda) < 1e-7f)
-            return search_one(s, &m->gx, m->info.has_graph_xs, m->E, p, hits, n_hits);
+            return search_one(s, &m->gx, m->info.has_graph_xs, m->E, m->info.dim + 1, m->stride_e, p, hits, n_hits);
         RETURN_ERROR_IF(p->lambda > 1, PEFA_ERR_INVALID_ARG, "search: lambda %g outside [0, 1]", (double)p->lambda);
         return search_xs_relambda(s, p, p->lambda, hits, n_hits);
     case PEFA_MODE_XL:
