@@ -136,22 +136,6 @@ static void load_ids(const char *path, uint64_t want, const char *rows_from, tin
                   rows_from, (unsigned long long)want);
 }
 
-/* ids as row numbers when no id file is given (for qrels lookup) */
-static void row_ids(uint64_t n, tin_idlist *l)
-{
-    size_t need = (size_t)n * 12;
-    char *p;
-    l->n = n;
-    l->buf = (char *)malloc(need ? need : 1);
-    l->ids = (char **)malloc((n ? n : 1) * sizeof(char *));
-    if (!l->buf || !l->ids) cli_fatal("out of memory");
-    p = l->buf;
-    for (uint64_t i = 0; i < n; i++) {
-        l->ids[i] = p;
-        p += snprintf(p, 12, "%llu", (unsigned long long)i) + 1;
-    }
-}
-
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -236,7 +220,7 @@ int main(int argc, char **argv)
     if (!quiet) fprintf(stderr, "pefa-build: reading %s\n", ppath);
     in.passages = load_matrix(ppath, &in.n_passages, &in.dim);
     if (pids_path) load_ids(pids_path, in.n_passages, ppath, &pids);
-    else row_ids(in.n_passages, &pids);
+    else if (tin_idlist_rows(in.n_passages, &pids)) cli_fatal("out of memory");
     if (qpath) {
         uint32_t qdim;
         tin_idhash *hp, *hq;
@@ -245,7 +229,7 @@ int main(int argc, char **argv)
         if (qdim != in.dim)
             cli_fatal("%s: dimension %u does not match %s (%u)", qpath, qdim, ppath, in.dim);
         if (qids_path) load_ids(qids_path, in.n_queries, qpath, &qids);
-        else row_ids(in.n_queries, &qids);
+        else if (tin_idlist_rows(in.n_queries, &qids)) cli_fatal("out of memory");
         if (tin_qrels_read(qrels_path, &qrels, err, sizeof err)) cli_fatal("%s", err);
         if (qrels.n == 0) cli_fatal("%s: no relevance pairs", qrels_path);
         hp = tin_idhash_new(&pids);

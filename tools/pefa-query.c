@@ -283,18 +283,8 @@ int main(int argc, char **argv)
     if (qids_path) {
         if (tin_idlist_read(qids_path, &qids, err, sizeof err)) cli_fatal("%s", err);
         if (qids.n != nq) cli_fatal("%s: %llu ids, but %s has %u rows", qids_path, (unsigned long long)qids.n, tq_path, nq);
-    } else {
-        size_t need = (size_t)nq * 12;
-        char *p;
-        qids.n = nq;
-        qids.buf = (char *)malloc(need ? need : 1);
-        qids.ids = (char **)malloc((nq ? nq : 1) * sizeof(char *));
-        if (!qids.buf || !qids.ids) cli_fatal("out of memory");
-        p = qids.buf;
-        for (uint32_t i = 0; i < nq; i++) {
-            qids.ids[i] = p;
-            p += snprintf(p, 12, "%u", i) + 1;
-        }
+    } else if (tin_idlist_rows(nq, &qids)) {
+        cli_fatal("out of memory");
     }
 
     hits = (pefa_hit *)malloc((size_t)nq * qp.k * sizeof *hits + 1);

@@ -57,6 +57,8 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
                      char *err, size_t errlen);
 int tin_idlist_read(const char *path, tin_idlist *l, char *err, size_t errlen);
 void tin_idlist_free(tin_idlist *l);
+/* ids "0", "1", ... "n-1" (when the user gives no id file); -1 on OOM */
+int tin_idlist_rows(uint64_t n, tin_idlist *l);
 
 /* ---- qrels: BEIR TSV "query-id<TAB>corpus-id<TAB>score" ------------------- */
 typedef struct {

@@ -7,6 +7,7 @@
  * alignment assumptions) and nothing reads outside [buf, buf + len).
  */
 #include "util/input.h"
+#include "util/input_private.h"
 
 #include "dist.h"
 
@@ -24,22 +25,6 @@
 #define NPY_MAX_DIM 65536u
 #define NPY_MAX_NDIM 64
 
-#if defined(__GNUC__) || defined(__clang__)
-#define TIN_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define TIN_PRINTF(a, b)
-#endif
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) TIN_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *nm(const char *name) { return name ? name : "input"; }
 
@@ -283,12 +268,12 @@ static int parse_header(const unsigned char *h, size_t hl, npy_hdr *o, const cha
                 if (r == -1)
                     goto bad;
                 if (r == -2) {
-                    seterr(err, errlen, "%s: .npy shape has a dimension that does not fit in 64 bits",
+                    tin_seterr(err, errlen, "%s: .npy shape has a dimension that does not fit in 64 bits",
                            nm(name));
                     return -1;
                 }
                 if (o->ndim >= NPY_MAX_NDIM) {
-                    seterr(err, errlen, "%s: .npy shape has more than %d dimensions", nm(name),
+                    tin_seterr(err, errlen, "%s: .npy shape has more than %d dimensions", nm(name),
                            NPY_MAX_NDIM);
                     return -1;
                 }
@@ -301,7 +286,7 @@ static int parse_header(const unsigned char *h, size_t hl, npy_hdr *o, const cha
             }
         } else {
             printable(k, kn, tmp, sizeof tmp);
-            seterr(err, errlen, "%s: .npy header has an unexpected key '%s'", nm(name), tmp);
+            tin_seterr(err, errlen, "%s: .npy header has an unexpected key '%s'", nm(name), tmp);
             return -1;
         }
         if (eat(&c, ','))
@@ -314,18 +299,18 @@ static int parse_header(const unsigned char *h, size_t hl, npy_hdr *o, const cha
     if (c.p != c.end)
         goto bad;
     if (!seen_d || !seen_f || !seen_s) {
-        seterr(err, errlen, "%s: .npy header lacks the '%s' key", nm(name),
+        tin_seterr(err, errlen, "%s: .npy header lacks the '%s' key", nm(name),
                !seen_d ? "descr" : !seen_f ? "fortran_order" : "shape");
         return -1;
     }
     return 0;
 dup:
-    seterr(err, errlen, "%s: .npy header has a key twice", nm(name));
+    tin_seterr(err, errlen, "%s: .npy header has a key twice", nm(name));
     return -1;
 bad: {
     size_t at = (size_t)(c.p - h);
     printable(h, hl < 60 ? hl : 60, tmp, sizeof tmp);
-    seterr(err, errlen, "%s: malformed .npy header (at byte %zu of the dict): \"%s\"", nm(name), at, tmp);
+    tin_seterr(err, errlen, "%s: malformed .npy header (at byte %zu of the dict): \"%s\"", nm(name), at, tmp);
     return -1;
 }
 }
@@ -353,7 +338,7 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
                      char *err, size_t errlen)
 {
     if (len < 10) {
-        seterr(err, errlen, "%s: truncated .npy file (%zu bytes, shorter than the preamble)", nm(name), len);
+        tin_seterr(err, errlen, "%s: truncated .npy file (%zu bytes, shorter than the preamble)", nm(name), len);
         return -1;
     }
     unsigned major = b[6], minor = b[7];
@@ -363,19 +348,19 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
         off = 10;
     } else if (major == 2 || major == 3) {
         if (len < 12) {
-            seterr(err, errlen, "%s: truncated .npy file (%zu bytes, shorter than the preamble)", nm(name),
+            tin_seterr(err, errlen, "%s: truncated .npy file (%zu bytes, shorter than the preamble)", nm(name),
                    len);
             return -1;
         }
         hl = rd32(b + 8);
         off = 12;
     } else {
-        seterr(err, errlen, "%s: unsupported .npy format version %u.%u (1.0, 2.0 and 3.0 are read)",
+        tin_seterr(err, errlen, "%s: unsupported .npy format version %u.%u (1.0, 2.0 and 3.0 are read)",
                nm(name), major, minor);
         return -1;
     }
     if (hl > len - off) {
-        seterr(err, errlen, "%s: truncated .npy file: header of %zu bytes but only %zu bytes follow",
+        tin_seterr(err, errlen, "%s: truncated .npy file: header of %zu bytes but only %zu bytes follow",
                nm(name), hl, len - off);
         return -1;
     }
@@ -389,7 +374,7 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
     size_t esz;
     const char *ename;
     if (o.descr_kind != 1) {
-        seterr(err, errlen, "%s: structured (record) dtype not supported (save a plain float32 "
+        tin_seterr(err, errlen, "%s: structured (record) dtype not supported (save a plain float32 "
                "or float16 2-D array)", nm(name));
         return -1;
     }
@@ -400,11 +385,11 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
         elem = PEFA_ELEM_F16, esz = 2, ename = "float16";
     } else if (o.descr_len == 3 && o.descr[0] == '>' && (o.descr[2] == '4' || o.descr[2] == '2') &&
                o.descr[1] == 'f') {
-        seterr(err, errlen, "%s: dtype '%s' not supported: big-endian (use little-endian: "
+        tin_seterr(err, errlen, "%s: dtype '%s' not supported: big-endian (use little-endian: "
                "arr.astype('<f%c'))", nm(name), dt, o.descr[2]);
         return -1;
     } else {
-        seterr(err, errlen, "%s: dtype '%s' not supported (use float32 or float16: "
+        tin_seterr(err, errlen, "%s: dtype '%s' not supported (use float32 or float16: "
                "arr.astype('float32'))", nm(name), dt);
         return -1;
     }
@@ -412,48 +397,48 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
     shape_str(&o, sh, sizeof sh);
     if (o.ndim != 2) {
         if (o.ndim == 1)
-            seterr(err, errlen, "%s: array is 1-D (shape %s), expected 2-D (rows, dim); for a single "
+            tin_seterr(err, errlen, "%s: array is 1-D (shape %s), expected 2-D (rows, dim); for a single "
                    "vector save arr.reshape(1, -1)", nm(name), sh);
         else if (o.ndim == 0)
-            seterr(err, errlen, "%s: array is a 0-D scalar, expected 2-D (rows, dim)", nm(name));
+            tin_seterr(err, errlen, "%s: array is a 0-D scalar, expected 2-D (rows, dim)", nm(name));
         else
-            seterr(err, errlen, "%s: array is %d-D (shape %s), expected 2-D (rows, dim); "
+            tin_seterr(err, errlen, "%s: array is %d-D (shape %s), expected 2-D (rows, dim); "
                    "use arr.reshape(-1, arr.shape[-1]) if the last axis is the dimension",
                    nm(name), o.ndim, sh);
         return -1;
     }
     uint64_t rows = o.shape[0], dim = o.shape[1];
     if (rows == 0) {
-        seterr(err, errlen, "%s: array has 0 rows (shape %s)", nm(name), sh);
+        tin_seterr(err, errlen, "%s: array has 0 rows (shape %s)", nm(name), sh);
         return -1;
     }
     if (dim == 0 || dim > NPY_MAX_DIM) {
-        seterr(err, errlen, "%s: dimension %llu out of range (shape %s; 1..%u supported)", nm(name),
+        tin_seterr(err, errlen, "%s: dimension %llu out of range (shape %s; 1..%u supported)", nm(name),
                (unsigned long long)dim, sh, NPY_MAX_DIM);
         return -1;
     }
     /* C order and Fortran order coincide when one axis has length 1 */
     if (o.fortran == 1 && rows != 1 && dim != 1) {
-        seterr(err, errlen, "%s: array is in Fortran order; save a C-ordered array "
+        tin_seterr(err, errlen, "%s: array is in Fortran order; save a C-ordered array "
                "(np.ascontiguousarray(arr))", nm(name));
         return -1;
     }
     uint64_t rowbytes = dim * esz; /* <= 262144 */
     if (rows > UINT64_MAX / rowbytes || rows * rowbytes > (uint64_t)SIZE_MAX) {
-        seterr(err, errlen, "%s: shape %s too large (size overflows)", nm(name), sh);
+        tin_seterr(err, errlen, "%s: shape %s too large (size overflows)", nm(name), sh);
         return -1;
     }
     uint64_t need = rows * rowbytes;
     size_t have = len - off - hl;
     size_t doff = off + hl;
     if (need > have) {
-        seterr(err, errlen, "%s: truncated: header says %llux%llu %s = %llu bytes, file has %zu "
+        tin_seterr(err, errlen, "%s: truncated: header says %llux%llu %s = %llu bytes, file has %zu "
                "after the %zu-byte header", nm(name), (unsigned long long)rows,
                (unsigned long long)dim, ename, (unsigned long long)need, have, doff);
         return -1;
     }
     if (need < have) {
-        seterr(err, errlen, "%s: %llu trailing bytes after the data (header says %llux%llu %s = "
+        tin_seterr(err, errlen, "%s: %llu trailing bytes after the data (header says %llux%llu %s = "
                "%llu bytes)", nm(name), (unsigned long long)(have - need), (unsigned long long)rows,
                (unsigned long long)dim, ename, (unsigned long long)need);
         return -1;
@@ -470,20 +455,20 @@ static int parse_fvecs(const unsigned char *b, size_t len, const char *name, tin
                        char *err, size_t errlen)
 {
     if (len < 4) {
-        seterr(err, errlen, "%s: not a .npy file, and too short (%zu bytes) for .fvecs", nm(name), len);
+        tin_seterr(err, errlen, "%s: not a .npy file, and too short (%zu bytes) for .fvecs", nm(name), len);
         return -1;
     }
     int32_t d0;
     uint32_t u = rd32(b);
     memcpy(&d0, &u, sizeof d0);
     if (d0 < 1 || (uint32_t)d0 > NPY_MAX_DIM) {
-        seterr(err, errlen, "%s: not a .npy file (no \\x93NUMPY magic), and not .fvecs either "
+        tin_seterr(err, errlen, "%s: not a .npy file (no \\x93NUMPY magic), and not .fvecs either "
                "(first row dimension %ld out of 1..%u)", nm(name), (long)d0, NPY_MAX_DIM);
         return -1;
     }
     size_t stride = 4 + 4 * (size_t)d0;
     if (len % stride != 0) {
-        seterr(err, errlen, "%s: .fvecs length %zu is not a multiple of the row size %zu "
+        tin_seterr(err, errlen, "%s: .fvecs length %zu is not a multiple of the row size %zu "
                "(4 + 4*%ld): truncated, or not an .fvecs file", nm(name), len, stride, (long)d0);
         return -1;
     }
@@ -493,7 +478,7 @@ static int parse_fvecs(const unsigned char *b, size_t len, const char *name, tin
         if (di != (uint32_t)d0) {
             int32_t sd;
             memcpy(&sd, &di, sizeof sd);
-            seterr(err, errlen, "%s: .fvecs row %zu (0-based) has dimension %ld, row 0 has %ld",
+            tin_seterr(err, errlen, "%s: .fvecs row %zu (0-based) has dimension %ld, row 0 has %ld",
                    nm(name), i, (long)sd, (long)d0);
             return -1;
         }
@@ -520,13 +505,13 @@ int tin_matrix_parse(const void *buf, size_t len, const char *name, tin_matrix *
     m->map = NULL;
     m->map_len = 0;
     if (len == 0 || !b) {
-        seterr(err, errlen, "%s: empty file", nm(name));
+        tin_seterr(err, errlen, "%s: empty file", nm(name));
         return -1;
     }
     size_t k = len < sizeof npy_magic ? len : sizeof npy_magic;
     if (memcmp(b, npy_magic, k) == 0) {
         if (len < sizeof npy_magic) {
-            seterr(err, errlen, "%s: truncated .npy file (%zu bytes)", nm(name), len);
+            tin_seterr(err, errlen, "%s: truncated .npy file (%zu bytes)", nm(name), len);
             return -1;
         }
         return parse_npy(b, len, name, m, err, errlen);
@@ -541,20 +526,20 @@ static int read_stream(int fd, const char *path, void **mapp, size_t *lenp, char
     size_t cap = 1 << 16, n = 0;
     unsigned char *b = malloc(cap);
     if (!b) {
-        seterr(err, errlen, "%s: out of memory", path);
+        tin_seterr(err, errlen, "%s: out of memory", path);
         return -1;
     }
     for (;;) {
         if (n == cap) {
             if (cap > SIZE_MAX / 2) {
                 free(b);
-                seterr(err, errlen, "%s: input too large", path);
+                tin_seterr(err, errlen, "%s: input too large", path);
                 return -1;
             }
             unsigned char *nb = realloc(b, cap * 2);
             if (!nb) {
                 free(b);
-                seterr(err, errlen, "%s: out of memory", path);
+                tin_seterr(err, errlen, "%s: out of memory", path);
                 return -1;
             }
             b = nb;
@@ -564,7 +549,7 @@ static int read_stream(int fd, const char *path, void **mapp, size_t *lenp, char
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
+            tin_seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
             free(b);
             return -1;
         }
@@ -574,7 +559,7 @@ static int read_stream(int fd, const char *path, void **mapp, size_t *lenp, char
     }
     if (n == 0) {
         free(b);
-        seterr(err, errlen, "%s: empty file", path);
+        tin_seterr(err, errlen, "%s: empty file", path);
         return -1;
     }
     /* MAP_ANONYMOUS is not POSIX; a private mapping of /dev/zero is the same */
@@ -583,7 +568,7 @@ static int read_stream(int fd, const char *path, void **mapp, size_t *lenp, char
     if (zfd >= 0)
         close(zfd);
     if (mp == MAP_FAILED) {
-        seterr(err, errlen, "%s: cannot map %zu bytes: %s", path, n, strerror(errno));
+        tin_seterr(err, errlen, "%s: cannot map %zu bytes: %s", path, n, strerror(errno));
         free(b);
         return -1;
     }
@@ -604,39 +589,39 @@ int tin_matrix_open(const char *path, tin_matrix *m, char *err, size_t errlen)
         return -1;
     memset(m, 0, sizeof *m);
     if (!path) {
-        seterr(err, errlen, "(null): cannot open");
+        tin_seterr(err, errlen, "(null): cannot open");
         return -1;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        tin_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &st) != 0) {
-        seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        tin_seterr(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        seterr(err, errlen, "%s: is a directory", path);
+        tin_seterr(err, errlen, "%s: is a directory", path);
         close(fd);
         return -1;
     }
     if (S_ISREG(st.st_mode)) {
         if (st.st_size == 0) {
-            seterr(err, errlen, "%s: empty file", path);
+            tin_seterr(err, errlen, "%s: empty file", path);
             close(fd);
             return -1;
         }
         if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX) {
-            seterr(err, errlen, "%s: file too large to map", path);
+            tin_seterr(err, errlen, "%s: file too large to map", path);
             close(fd);
             return -1;
         }
         len = (size_t)st.st_size;
         mp = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (mp == MAP_FAILED) {
-            seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+            tin_seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -668,7 +653,7 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
                    char *err, size_t errlen)
 {
     if (!m || !m->data || i >= m->rows) {
-        seterr(err, errlen, "%s: row %llu (0-based) out of range (%llu rows)", nm(name),
+        tin_seterr(err, errlen, "%s: row %llu (0-based) out of range (%llu rows)", nm(name),
                (unsigned long long)i, (unsigned long long)(m ? m->rows : 0));
         return -1;
     }
@@ -678,7 +663,7 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
         memcpy(out, r, (size_t)dim * 4);
         for (uint32_t j = 0; j < dim; j++) {
             if (!isfinite(out[j])) {
-                seterr(err, errlen, "%s: row %llu (0-based) has %s in column %u", nm(name),
+                tin_seterr(err, errlen, "%s: row %llu (0-based) has %s in column %u", nm(name),
                        (unsigned long long)i, isnan(out[j]) ? "a NaN" : out[j] > 0 ? "+Inf" : "-Inf", j);
                 return -1;
             }
@@ -689,7 +674,7 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
         for (uint32_t j = 0; j < dim; j++) {
             uint16_t h = rd16(r + 2 * (size_t)j);
             if ((h & 0x7c00u) == 0x7c00u) {
-                seterr(err, errlen, "%s: row %llu (0-based) has %s in column %u", nm(name),
+                tin_seterr(err, errlen, "%s: row %llu (0-based) has %s in column %u", nm(name),
                        (unsigned long long)i, (h & 0x3ffu) ? "a NaN" : (h & 0x8000u) ? "-Inf" : "+Inf",
                        j);
                 return -1;
@@ -698,6 +683,6 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
         }
         return 0;
     }
-    seterr(err, errlen, "%s: unsupported element type %d", nm(name), m->elem);
+    tin_seterr(err, errlen, "%s: unsupported element type %d", nm(name), m->elem);
     return -1;
 }

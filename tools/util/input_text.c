@@ -6,6 +6,7 @@
  * NUL-terminated lines in place and keep pointers into it.
  */
 #include "util/input.h"
+#include "util/input_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,22 +22,6 @@
 
 #define ID_MAX 511
 
-#if defined(__GNUC__) || defined(__clang__)
-#define TIN_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define TIN_PRINTF(a, b)
-#endif
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) TIN_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const char *nm(const char *name) { return name ? name : "input"; }
 
@@ -194,18 +179,18 @@ static void *slurp(const char *path, size_t *lenp, char *err, size_t errlen)
 {
     struct stat st;
     if (!path) {
-        seterr(err, errlen, "(null): cannot open");
+        tin_seterr(err, errlen, "(null): cannot open");
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        tin_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 16, n = 0;
     if (fstat(fd, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
-            seterr(err, errlen, "%s: is a directory", path);
+            tin_seterr(err, errlen, "%s: is a directory", path);
             close(fd);
             return NULL;
         }
@@ -214,19 +199,19 @@ static void *slurp(const char *path, size_t *lenp, char *err, size_t errlen)
     }
     char *b = malloc(cap);
     if (!b) {
-        seterr(err, errlen, "%s: out of memory", path);
+        tin_seterr(err, errlen, "%s: out of memory", path);
         close(fd);
         return NULL;
     }
     for (;;) {
         if (n == cap) {
             if (cap > SIZE_MAX / 2) {
-                seterr(err, errlen, "%s: file too large", path);
+                tin_seterr(err, errlen, "%s: file too large", path);
                 goto fail;
             }
             char *nb = realloc(b, cap * 2);
             if (!nb) {
-                seterr(err, errlen, "%s: out of memory", path);
+                tin_seterr(err, errlen, "%s: out of memory", path);
                 goto fail;
             }
             b = nb;
@@ -236,7 +221,7 @@ static void *slurp(const char *path, size_t *lenp, char *err, size_t errlen)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
+            tin_seterr(err, errlen, "%s: read error: %s", path, strerror(errno));
             goto fail;
         }
         if (r == 0)
@@ -270,13 +255,13 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
         len = 0;
     char *t = copy_text(len ? buf : "", len, &tl, &nlines);
     if (!t) {
-        seterr(err, errlen, "%s: out of memory", nm(name));
+        tin_seterr(err, errlen, "%s: out of memory", nm(name));
         return -1;
     }
     char **ids = NULL;
     if (nlines > 0) {
         if (nlines > SIZE_MAX / sizeof(char *) || !(ids = malloc((size_t)nlines * sizeof(char *)))) {
-            seterr(err, errlen, "%s: out of memory", nm(name));
+            tin_seterr(err, errlen, "%s: out of memory", nm(name));
             free(t);
             return -1;
         }
@@ -289,7 +274,7 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
         uint64_t line = n + 1;
         char *z = memchr(p, '\0', (size_t)(e - p));
         if (z) {
-            seterr(err, errlen, "%s:%llu: NUL byte in id (column %zu; not a text file?)", nm(name),
+            tin_seterr(err, errlen, "%s:%llu: NUL byte in id (column %zu; not a text file?)", nm(name),
                    (unsigned long long)line, (size_t)(z - p) + 1);
             goto fail;
         }
@@ -297,18 +282,18 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
             e--;
         *e = '\0';
         if (e == p) {
-            seterr(err, errlen, "%s:%llu: empty id", nm(name), (unsigned long long)line);
+            tin_seterr(err, errlen, "%s:%llu: empty id", nm(name), (unsigned long long)line);
             goto fail;
         }
         char *tab = memchr(p, '\t', (size_t)(e - p));
         if (tab) {
             show(p, shown, sizeof shown);
-            seterr(err, errlen, "%s:%llu: id contains a tab ('%s'); expected one id per line",
+            tin_seterr(err, errlen, "%s:%llu: id contains a tab ('%s'); expected one id per line",
                    nm(name), (unsigned long long)line, shown);
             goto fail;
         }
         if ((size_t)(e - p) > ID_MAX) {
-            seterr(err, errlen, "%s:%llu: id of %zu bytes is longer than %d", nm(name),
+            tin_seterr(err, errlen, "%s:%llu: id of %zu bytes is longer than %d", nm(name),
                    (unsigned long long)line, (size_t)(e - p), ID_MAX);
             goto fail;
         }
@@ -319,14 +304,14 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
     if (n > 0) {
         struct tin_idhash h;
         if (ht_init(&h, ids, n) != 0) {
-            seterr(err, errlen, "%s: out of memory", nm(name));
+            tin_seterr(err, errlen, "%s: out of memory", nm(name));
             goto fail;
         }
         for (uint64_t i = 0; i < n; i++) {
             uint64_t first = ht_insert(&h, i);
             if (first) {
                 show(ids[i], shown, sizeof shown);
-                seterr(err, errlen, "%s:%llu: duplicate id '%s' (first on line %llu)", nm(name),
+                tin_seterr(err, errlen, "%s:%llu: duplicate id '%s' (first on line %llu)", nm(name),
                        (unsigned long long)(i + 1), shown, (unsigned long long)first);
                 free(h.slots);
                 goto fail;
@@ -418,14 +403,14 @@ int tin_qrels_parse(const void *buf, size_t len, const char *name, tin_qrels *q,
         len = 0;
     char *t = copy_text(len ? buf : "", len, &tl, &nlines);
     if (!t) {
-        seterr(err, errlen, "%s: out of memory", nm(name));
+        tin_seterr(err, errlen, "%s: out of memory", nm(name));
         return -1;
     }
     tin_qrel *rows = NULL;
     if (nlines > 0) {
         if (nlines > SIZE_MAX / sizeof(tin_qrel) ||
             !(rows = malloc((size_t)nlines * sizeof(tin_qrel)))) {
-            seterr(err, errlen, "%s: out of memory", nm(name));
+            tin_seterr(err, errlen, "%s: out of memory", nm(name));
             free(t);
             return -1;
         }
@@ -440,7 +425,7 @@ int tin_qrels_parse(const void *buf, size_t len, const char *name, tin_qrels *q,
         line++;
         char *z = memchr(p, '\0', (size_t)(e - p));
         if (z) {
-            seterr(err, errlen, "%s:%llu: NUL byte (column %zu; not a text file?)", nm(name),
+            tin_seterr(err, errlen, "%s:%llu: NUL byte (column %zu; not a text file?)", nm(name),
                    (unsigned long long)line, (size_t)(z - p) + 1);
             goto fail;
         }
@@ -481,7 +466,7 @@ int tin_qrels_parse(const void *buf, size_t len, const char *name, tin_qrels *q,
                 continue;
             }
             show(f[2], shown, sizeof shown);
-            seterr(err, errlen, "%s:%llu: score '%s' is not a finite number", nm(name),
+            tin_seterr(err, errlen, "%s:%llu: score '%s' is not a finite number", nm(name),
                    (unsigned long long)line, shown);
             goto fail;
         }
@@ -491,12 +476,12 @@ int tin_qrels_parse(const void *buf, size_t len, const char *name, tin_qrels *q,
                 hint = " (fields must be separated by tabs)";
             else if (nf == 4)
                 hint = " (TREC 'qid 0 docid rel' format? drop the second column)";
-            seterr(err, errlen, "%s:%llu: expected 2 or 3 tab-separated fields, found %d%s", nm(name),
+            tin_seterr(err, errlen, "%s:%llu: expected 2 or 3 tab-separated fields, found %d%s", nm(name),
                    (unsigned long long)line, nf, hint);
             goto fail;
         }
         if (f[0][0] == '\0' || f[1][0] == '\0') {
-            seterr(err, errlen, "%s:%llu: empty %s id", nm(name), (unsigned long long)line,
+            tin_seterr(err, errlen, "%s:%llu: empty %s id", nm(name), (unsigned long long)line,
                    f[0][0] == '\0' ? "query" : "corpus");
             goto fail;
         }

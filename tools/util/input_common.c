@@ -1,0 +1,41 @@
+/* input_common.c - helpers shared by the input readers */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util/input.h"
+
+#include "util/input_private.h"
+
+void tin_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int tin_idlist_rows(uint64_t n, tin_idlist *l)
+{
+    size_t need = (size_t)n * 21 + 1;
+    char *p;
+    l->n = n;
+    l->buf = (char *)malloc(need);
+    l->ids = (char **)malloc((n ? n : 1) * sizeof(char *));
+    if (!l->buf || !l->ids) {
+        free(l->buf);
+        free(l->ids);
+        l->buf = NULL;
+        l->ids = NULL;
+        l->n = 0;
+        return -1;
+    }
+    p = l->buf;
+    for (uint64_t i = 0; i < n; i++) {
+        l->ids[i] = p;
+        p += snprintf(p, 21, "%llu", (unsigned long long)i) + 1;
+    }
+    return 0;
+}
