@@ -17,7 +17,9 @@
 #include <cmocka.h>
 
 #include "dist.h"
+#include "graph_store.h"
 #include "hnsw.h"
+#include "pefa.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -499,6 +501,64 @@ static void *search_thread(void *arg)
     return NULL;
 }
 
+/* ---- save / map round trip ------------------------------------------------ */
+/* A graph written through the container and searched in place from the
+ * mapped file answers exactly as the in-memory graph it was written from. */
+static void test_save_map_roundtrip(void **state)
+{
+    (void)state;
+    uint32_t n = 3000, d = (uint32_t)g_base.cols;
+    size_t nq = g_queries.rows;
+    hnsw_build_params p = {12, 60, 7, 2, NULL, NULL};
+    hnsw_graph g;
+    char dir[] = "/tmp/pefa-test-hnsw-XXXXXX", path[64], cmd[96];
+    pefa_writer *w;
+    pefa_index *ix;
+    pefa_section_info d_vec;
+    const void *vecs;
+    uint64_t len;
+    hnsw_view mapped;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/g.pefa", dir);
+    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa_writer_open(path, &w), 0);
+    memset(&d_vec, 0, sizeof d_vec);
+    d_vec.kind = PEFA_KIND_VECTORS;
+    d_vec.target = PEFA_TARGET_PASSAGES;
+    d_vec.elem = PEFA_TYPE_F32;
+    d_vec.ndim = 2;
+    d_vec.shape[0] = n;
+    d_vec.shape[1] = d;
+    assert_int_equal(pefa_writer_add(w, &d_vec, g_base.data, (size_t)n * d * sizeof(float)), 0);
+    assert_int_equal(graph_store_write(w, PEFA_TARGET_PASSAGES, &g, 60, 7), 0);
+    assert_int_equal(pefa_writer_commit(w), 0);
+    assert_int_equal(pefa_index_open(path, &ix), 0);
+    assert_int_equal(pefa_index_section_data(ix, (uint32_t)pefa_index_find(ix, PEFA_KIND_VECTORS, PEFA_TARGET_PASSAGES),
+                                             &vecs, &len), 0);
+    assert_true(vecs != (const void *)g_base.data); /* really the mapping */
+    assert_int_equal(graph_store_view(ix, PEFA_TARGET_PASSAGES, vecs, n, d, d * sizeof(float), PEFA_ELEM_F32, &mapped), 0);
+    assert_int_equal(mapped.entry, g.view.entry);
+    assert_int_equal(mapped.max_level, g.view.max_level);
+    {
+        search_job a = {&g.view, g_queries.data, nq, calloc(nq * K, sizeof(uint32_t)), calloc(nq * K, sizeof(float)), 0};
+        search_job b = {&mapped, g_queries.data, nq, calloc(nq * K, sizeof(uint32_t)), calloc(nq * K, sizeof(float)), 0};
+        search_thread(&a);
+        search_thread(&b);
+        assert_int_equal(a.rc, 0);
+        assert_int_equal(b.rc, 0);
+        assert_memory_equal(a.ids, b.ids, nq * K * sizeof(uint32_t));
+        assert_memory_equal(a.scores, b.scores, nq * K * sizeof(float));
+        free(a.ids);
+        free(a.scores);
+        free(b.ids);
+        free(b.scores);
+    }
+    pefa_index_close(ix);
+    hnsw_graph_free(&g);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_threads_same_results(void **state)
 {
     (void)state;
@@ -680,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_recall_mips),
         cmocka_unit_test(test_build_deterministic),
         cmocka_unit_test(test_threads_same_results),
+        cmocka_unit_test(test_save_map_roundtrip),
         cmocka_unit_test(test_damaged_graph),
     };
     compute_scalar_ref(); /* before the first kernel call in this process */
