@@ -13,7 +13,7 @@ pass=0; fail=0
 check() { if "$@"; then pass=$((pass+1)); else echo "FAILED: $*"; fail=$((fail+1)); fi; }
 
 "$bin"/pefa-build -q -o "$tmp"/sf.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt \
-  --queries $d/train_queries.npy --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv --lambda 0.5 --threads 2
+  --queries $d/train_queries.npy --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv --lambda 0.5 --threads 1
 q=(--queries $d/test_queries.npy --query-ids $d/test_query_ids.txt -k 100)
 modes=("erm" "xs" "xs --lambda 0.3" "xl --lambda 0.1 --knn 16" "xl --lambda 0.1 --knn 16 --xl-scoring sparse-add"
        "xl --lambda 0.5 --knn 32 --knn-norm v1" "xl --lambda 0.3 --knn 8 --topk-p 50")
