@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/input.h"
 
@@ -38,4 +39,28 @@ int tin_idlist_rows(uint64_t n, tin_idlist *l)
         p += snprintf(p, 21, "%llu", (unsigned long long)i) + 1;
     }
     return 0;
+}
+
+void tin_printable(const unsigned char *s, size_t n, size_t max_in, char *out, size_t outlen)
+{
+    size_t o = 0;
+    if (outlen == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (o + 8 >= outlen || i >= max_in) {
+            if (o + 4 <= outlen) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out[o++] = (char)c;
+        } else {
+            snprintf(out + o, outlen - o, "\\x%02x", c);
+            o += 4;
+        }
+    }
+    out[o] = '\0';
 }

@@ -28,30 +28,9 @@
 
 static const char *nm(const char *name) { return name ? name : "input"; }
 
-/* Copies at most n bytes of s into out (size outlen) for a message: printable
- * ASCII kept, anything else written as \xNN; "..." appended when cut. */
 static void printable(const unsigned char *s, size_t n, char *out, size_t outlen)
 {
-    size_t o = 0;
-    if (outlen == 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (o + 8 >= outlen) {
-            if (o + 4 <= outlen) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-            }
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            snprintf(out + o, outlen - o, "\\x%02x", c);
-            o += 4;
-        }
-    }
-    out[o] = '\0';
+    tin_printable(s, n, n, out, outlen);
 }
 
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

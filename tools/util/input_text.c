@@ -28,22 +28,7 @@ static const char *nm(const char *name) { return name ? name : "input"; }
 /* an id for a message: at most 60 bytes, non-printable bytes as \xNN */
 static void show(const char *s, char *out, size_t outlen)
 {
-    size_t o = 0;
-    for (size_t i = 0; s[i]; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (o + 8 >= outlen || i >= 60) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            snprintf(out + o, outlen - o, "\\x%02x", c);
-            o += 4;
-        }
-    }
-    out[o] = '\0';
+    tin_printable((const unsigned char *)s, strlen(s), 60, out, outlen);
 }
 
 static int is_space(char c)
