@@ -37,7 +37,7 @@ int main(int argc, char **argv)
 {
     pefa_index *ix;
     pefa_searcher *s;
-    pefa_model_info mi;
+    pefa_model_info mi = PEFA_MODEL_INFO_INIT;
     tin_matrix m;
     char err[512];
     float q[4096];

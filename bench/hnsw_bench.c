@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "hnsw.h"
+#include "hnsw/hnsw.h"
 
 typedef struct {
     void *data;
@@ -173,14 +173,14 @@ int main(int argc, char **argv)
         vecs = h;
         stride = (size_t)dim * 2;
     }
-    printf("impl name=%s\n", pefa_dot_impl_name());
+    printf("impl name=%s\n", pefa_kernel_name());
     printf("data n=%zu dim=%u nq=%zu elem=%s\n", nbase, dim, nq, f16 ? "f16" : "f32");
     fflush(stdout);
 
     hnsw_build_params bp = {M, efc, seed, threads, progress, NULL};
     hnsw_graph g;
     double t0 = now_s();
-    int rc = hnsw_build(vecs, (uint32_t)nbase, dim, stride, f16 ? PEFA_ELEM_F16 : PEFA_ELEM_F32, &bp, &g);
+    int rc = pefa__hnsw_build(vecs, (uint32_t)nbase, dim, stride, f16 ? PEFA_TYPE_F16 : PEFA_TYPE_F32, &bp, &g);
     double t1 = now_s();
     if (rc) {
         fprintf(stderr, "build failed: %d\n", rc);
@@ -190,7 +190,7 @@ int main(int argc, char **argv)
            g.view.max_level, g.view.n_upper);
     fflush(stdout);
 
-    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_scratch *s = pefa__hnsw_scratch_new();
     uint32_t *ids = malloc(k * sizeof *ids);
     uint32_t *all = malloc(nq * k * sizeof *all);
     float *sc = malloc(k * sizeof *sc);
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
         return 1;
     /* warm-up pass (page in, caches) */
     for (size_t i = 0; i < nq; i++)
-        hnsw_search(&g.view, Q + i * dim, k, 10, s, ids, sc);
+        pefa__hnsw_search(&g.view, Q + i * dim, k, 10, s, ids, sc);
 
     const char *p = ef_list;
     while (*p) {
@@ -214,7 +214,7 @@ int main(int argc, char **argv)
         for (unsigned rep = 0; rep < reps; rep++) {
             double ts = now_s();
             for (size_t i = 0; i < nq; i++) {
-                int r = hnsw_search(&g.view, Q + i * dim, k, ef, s, all + i * k, sc);
+                int r = pefa__hnsw_search(&g.view, Q + i * dim, k, ef, s, all + i * k, sc);
                 for (int a = r < 0 ? 0 : r; a < (int)k; a++)
                     all[i * k + (size_t)a] = UINT32_MAX;
             }
@@ -236,11 +236,11 @@ int main(int argc, char **argv)
                (double)nq / best, 1e3 * best / (double)nq);
         fflush(stdout);
     }
-    hnsw_scratch_free(s);
+    pefa__hnsw_scratch_free(s);
     free(ids);
     free(all);
     free(sc);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
     free(h);
     free(base.data);
     free(qs.data);

@@ -75,9 +75,11 @@ int main(int argc, char **argv)
     modes[2].name = "xl";
     modes[2].p.mode = PEFA_MODE_XL;
     modes[2].p.lambda = 0.1f;
+    modes[2].p.set = PEFA_SET_LAMBDA;
     modes[3].name = "xl-k16";
     modes[3].p.mode = PEFA_MODE_XL;
     modes[3].p.lambda = 0.1f;
+    modes[3].p.set = PEFA_SET_LAMBDA;
     modes[3].p.knn = 16;
     /* diagnostic: ERM with the beam XL uses for its ERM candidates (topk_p 500) */
     modes[4].name = "erm-500";

@@ -17,7 +17,7 @@
 
 #include <zstd.h>
 
-#include "ycsr.h"
+#include "pefa/ycsr.h"
 
 static double now(void)
 {
@@ -66,7 +66,7 @@ int main(int argc, char **argv)
         pairs[n++] = (pefa_pair){q, p, v};
     }
     fclose(f);
-    if (ycsr_from_pairs(pairs, n, nr, nc, &y) || ycsr_encode(&y, &rp, &rows, &rows_len)) {
+    if (pefa__ycsr_from_pairs(pairs, n, nr, nc, &y) || pefa__ycsr_encode(&y, &rp, &rows, &rows_len)) {
         fprintf(stderr, "y_bench: bad pairs\n");
         return 1;
     }
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     t0 = now();
     for (int i = 0; i < reps; i++) {
         uint32_t r = (uint32_t)rand() % nr;
-        int64_t k = ycsr_decode_row(rp, nr, rows, rows_len, nc, r, cols, vals, 4096);
+        int64_t k = pefa__ycsr_decode_row(rp, nr, rows, rows_len, nc, r, cols, vals, 4096);
         sink += k > 0 ? vals[0] + cols[0] : 0;
     }
     printf("  decode one random row, varint (ours): %.1f ns\n", (now() - t0) * 1e9 / reps);

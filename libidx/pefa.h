@@ -3,18 +3,50 @@
  *
  * pefa turns a frozen embedding model plus search logs into a better
  * retriever (PEFA, Chang et al., WSDM 2024) and serves it from one
- * memory-mapped index file. This header has four parts:
+ * memory-mapped index file. This header has these parts:
  *
- *   1. errors        one enum, pefa_strerror(), a per-thread detail message
- *   2. container     the versioned file format: writer, reader, verify
- *   3. id maps       users' string ids <-> rows, in LMDB beside the index
- *   4. PEFA          build an index from embeddings and qrels; search it
+ *   0. conventions   versions, limits, errors, structs that can grow
+ *   1. utilities     f16 conversion, file digests, SIMD kernel choice
+ *   2. container     the versioned file format: writer, reader, verify, META
+ *   3. PEFA: build   an index from embeddings and relevance pairs
+ *   4. PEFA: search  ERM, PEFA-XS, PEFA-XL; one query or a batch; explain
+ *   5. id maps       users' string ids <-> rows, in LMDB beside the index
  *
- * All functions that can fail return 0 (PEFA_OK) or a negative pefa_error.
- * After a failure, pefa_last_error_detail() gives a one-line explanation
- * naming the file and the problem (kept per thread until the next failure).
+ * The on-disk format is specified in format/pefa-format-v1.md; the layers
+ * behind this header are drawn in docs/architecture.md.
  *
- * The on-disk format is specified in format/pefa-format-v1.md.
+ * ---- Conventions -------------------------------------------------------------
+ * Errors: every function that can fail returns 0 (PEFA_OK) or a negative
+ * pefa_error. After a failure, pefa_last_error_detail() gives one line naming
+ * the file or field and the problem; it is kept per thread until that
+ * thread's next failure.
+ *
+ * Threads: a pefa_index is immutable once opened (its lazily built caches are
+ * guarded internally): every function taking a pefa_index may be called from
+ * any number of threads at once, except pefa_index_close, which needs every
+ * other use (searchers, id maps, views) to have ended. A pefa_searcher and a
+ * pefa_writer belong to one thread at a time. A pefa_idmap may be shared.
+ *
+ * Lifetimes: a pointer into an index (section data, META strings, names)
+ * stays valid until pefa_index_close; static strings (names, strerror) live
+ * forever; nothing the library returns is freed by the caller unless the
+ * function says so.
+ *
+ * Structs that can grow (pefa_build_input, pefa_build_params, pefa_build_stats,
+ * pefa_query_params, pefa_model_info) start with `uint32_t size`: the caller
+ * sets it to sizeof the struct as it was compiled (the _INIT macros do; from
+ * C++, zero-initialise and set .size), or leaves it 0, which means the
+ * layout of library 0.2. The library reads and
+ * writes only that many bytes, so a caller built against an older header
+ * keeps working, and fields it does not know take their defaults.
+ * A zero-filled params struct means "every default": each field documents
+ * what 0 means. The few fields for which 0 is a meaningful value (lambda,
+ * seed) are used only when their bit is in `set`.
+ *
+ * ABI: while the version is 0.x, every minor release may change the ABI and
+ * the shared library's SONAME carries major.minor (libpefa.so.0.2). From 1.0
+ * on, releases only add (functions, struct fields at the end, enum values)
+ * and the SONAME is libpefa.so.1.
  */
 #ifndef PEFA_H
 #define PEFA_H
@@ -32,9 +64,9 @@ extern "C" {
 #define PEFA_API
 #endif
 
-/* ---- version ------------------------------------------------------------ */
+/* ---- 0. versions, limits, errors ---------------------------------------------- */
 #define PEFA_VERSION_MAJOR 0
-#define PEFA_VERSION_MINOR 1
+#define PEFA_VERSION_MINOR 2
 #define PEFA_VERSION_PATCH 0
 #define PEFA_VERSION_NUMBER (PEFA_VERSION_MAJOR * 10000 + PEFA_VERSION_MINOR * 100 + PEFA_VERSION_PATCH)
 /* on-disk format version this library writes (and the newest major it reads) */
@@ -44,7 +76,13 @@ extern "C" {
 PEFA_API unsigned pefa_version_number(void);
 PEFA_API const char *pefa_version_string(void);
 
-/* ---- 1. errors ------------------------------------------------------------ */
+/* Limits (each defined here once and used everywhere in the library and tools) */
+#define PEFA_MAX_ID_BYTES 511u    /* an external id: 1..511 bytes, no NUL */
+#define PEFA_MAX_DIM 65536u       /* embedding dimension */
+#define PEFA_MAX_M 2048u          /* HNSW degree M (level 0 holds up to 2M) */
+#define PEFA_MAX_K 100000u        /* hits per query */
+#define PEFA_MAX_THREADS 256u     /* build / batch threads */
+
 #define PEFA_ERROR_LIST(X)                                                         \
     X(OK, 0, "success")                                                            \
     X(NOMEM, 1, "out of memory")                                                   \
@@ -67,13 +105,35 @@ typedef enum {
 } pefa_error;
 #define PEFA_OK PEFA_ERR_OK
 
-/* Static text for an error code (never NULL). */
+/* Static text for an error code (never NULL). Thread-safe. */
 PEFA_API const char *pefa_strerror(int err);
 /* The calling thread's last failure, with context ("idx.pefa: section 3
- * (VECTORS/passages): checksum mismatch"); "" if none. */
+ * (VECTORS/passages): checksum mismatch"); "" if none. Valid until the
+ * thread's next failing call. */
 PEFA_API const char *pefa_last_error_detail(void);
 
-/* ---- 2. container ------------------------------------------------------------
+/* element types (the same numbers are used on disk) */
+enum { PEFA_TYPE_BYTES = 0, PEFA_TYPE_F32 = 1, PEFA_TYPE_F16 = 2, PEFA_TYPE_I8 = 3,
+       PEFA_TYPE_U32 = 4, PEFA_TYPE_U64 = 5 };
+PEFA_API const char *pefa_type_name(uint8_t elem); /* "f32", ...; "unknown" */
+PEFA_API size_t pefa_type_size(uint8_t elem);      /* bytes per element; 0 for unknown */
+
+/* ---- 1. utilities -------------------------------------------------------------- */
+/* IEEE binary16 <-> binary32, n values (round to nearest even). Thread-safe. */
+PEFA_API void pefa_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+PEFA_API void pefa_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+/* Size and XXH3-64 of a whole file, read sequentially. IO names the path. */
+PEFA_API int pefa_file_digest(const char *path, uint64_t *bytes, uint64_t *xxh3);
+/* The inner-product kernels are chosen once, at first use, from what the CPU
+ * supports: "avx512", "avx2" (AVX2+FMA, F16C for f16 rows) or "scalar".
+ * pefa_kernel_name() says which is in use. pefa_kernel_select("scalar" |
+ * "avx2" | "avx512" | "auto") overrides the choice for the whole process;
+ * INVALID_ARG if the CPU lacks it. Call it before any search or build starts:
+ * it is not synchronised with running searches. */
+PEFA_API const char *pefa_kernel_name(void);
+PEFA_API int pefa_kernel_select(const char *name);
+
+/* ---- 2. container ---------------------------------------------------------------
  * A pefa file is a header, sections at 4096-byte aligned offsets, and a
  * directory describing them. Sections are raw (used in place, zero copy) or
  * zstd-compressed (decompressed on demand, once, then cached). */
@@ -81,7 +141,7 @@ PEFA_API const char *pefa_last_error_detail(void);
 /* section kinds (format/ section catalogue) */
 enum {
     PEFA_KIND_META = 1,            /* bytes: "key=value\n" lines */
-    PEFA_KIND_VECTORS = 2,         /* f32/f16 [rows, dim]; target says which set */
+    PEFA_KIND_VECTORS = 2,         /* f32/f16 [rows, columns]; target says which set */
     PEFA_KIND_Y_ROWPTR = 3,        /* u64 [n_queries + 1]: byte offsets into Y_ROWS */
     PEFA_KIND_Y_ROWS = 4,          /* bytes: delta-varint encoded rows of Y */
     PEFA_KIND_HNSW_INFO = 5,       /* bytes: 64-byte graph record; target = vector set */
@@ -99,9 +159,6 @@ enum {
     PEFA_TARGET_XS_Z = 4        /* z_j = normalise(sum_i Y_ij q_i) */
 };
 enum { PEFA_CODEC_RAW = 0, PEFA_CODEC_ZSTD = 1 };
-/* element types (same numbers on disk) */
-enum { PEFA_TYPE_BYTES = 0, PEFA_TYPE_F32 = 1, PEFA_TYPE_F16 = 2, PEFA_TYPE_I8 = 3,
-       PEFA_TYPE_U32 = 4, PEFA_TYPE_U64 = 5 };
 #define PEFA_SECTION_REQUIRED 0x0001u
 #define PEFA_MAX_DIMS 4
 
@@ -120,7 +177,7 @@ typedef struct {
 typedef struct {
     uint16_t major, minor;
     uint64_t flags;
-    uint8_t uuid[16];
+    uint8_t uuid[16];               /* RFC 4122 byte order, as printed */
     uint64_t file_size;
     uint32_t n_sections;
 } pefa_file_info;
@@ -128,13 +185,15 @@ typedef struct {
 typedef struct pefa_writer pefa_writer;
 typedef struct pefa_index pefa_index;
 
-/* Writer: streams sections to "<path>.tmp.XXXXXX" in the same directory;
- * commit writes the directory and header, fsyncs, renames over path and
- * fsyncs the directory. Until commit succeeds, path is untouched; on any
- * error the temporary file is removed by abort (and by commit's failure).
+/* Writer: streams sections to "<path>.tmp.XXXXXX" in the same directory.
+ * Commit writes the directory and header, fsyncs, renames the temporary file
+ * over path (the one commit point) and fsyncs the directory. Before the
+ * rename, path is untouched and any failure removes the temporary file. If
+ * the rename succeeded but the directory fsync fails, commit returns IO with
+ * a detail saying the file is in place but may not survive a power loss.
  * Errors: NOMEM, IO (detail names the path and errno text), INVALID_ARG. */
 PEFA_API int pefa_writer_open(const char *path, pefa_writer **out);
-/* The random UUID the file will carry (to bind side files to it). */
+/* The random (version 4) UUID the file will carry, to bind side files to it. */
 PEFA_API void pefa_writer_uuid(const pefa_writer *w, uint8_t uuid[16]);
 /* Starts a section: kind, target, flags, codec, elem, ndim, shape are read
  * from desc (offset/sizes/checksum ignored). STATE if a section is already
@@ -159,7 +218,9 @@ PEFA_API void pefa_writer_abort(pefa_writer *w); /* removes the temporary file, 
  * read. Errors: IO (cannot open/map), NOT_PEFA (bad magic), VERSION (newer
  * major, required flag or required section kind not understood), TRUNCATED
  * (length differs from the header's), CORRUPT, CHECKSUM (header/directory).
- * The returned index is immutable and safe to share between threads. */
+ * A file replaced by rename keeps serving from the old mapping; a file
+ * truncated or rewritten in place makes readers fault (SIGBUS): deploy by
+ * copy to a temporary name, verify, rename (README, "Deploying"). */
 PEFA_API int pefa_index_open(const char *path, pefa_index **out);
 PEFA_API void pefa_index_close(pefa_index *ix);
 PEFA_API const char *pefa_index_path(const pefa_index *ix);
@@ -167,74 +228,90 @@ PEFA_API void pefa_index_file_info(const pefa_index *ix, pefa_file_info *out);
 PEFA_API uint32_t pefa_index_section_count(const pefa_index *ix);
 /* INVALID_ARG if i is out of range */
 PEFA_API int pefa_index_section_info(const pefa_index *ix, uint32_t i, pefa_section_info *out);
-/* index of the section (kind, target), or -1 */
+/* index (>= 0) of the understood section (kind, target), or NOT_FOUND */
 PEFA_API int pefa_index_find(const pefa_index *ix, uint32_t kind, uint32_t target);
 /* Section bytes: raw sections point into the mapping (zero copy); zstd ones
  * are checksum-checked, decompressed once (thread-safe) and cached until
- * close. Errors: INVALID_ARG, NOMEM, CHECKSUM, CORRUPT (zstd stream bad or
- * its size differs from raw_size). */
+ * close. Errors: INVALID_ARG, VERSION (kind or codec not understood), NOMEM,
+ * CHECKSUM, CORRUPT (zstd stream bad or its size differs from raw_size). */
 PEFA_API int pefa_index_section_data(pefa_index *ix, uint32_t i, const void **data,
                                      uint64_t *size);
-/* Checks everything: every section checksum, zero padding between sections,
- * zstd sections decompress to raw_size, and the structural invariants of the
- * PEFA sections (CSR offsets, graph neighbour ids, metadata syntax), and
- * the id map file the index names (its size and XXH3 recorded in META). On
- * failure returns the error and, if bad_section is not NULL, the index of
- * the failing section (or -1 for header/directory/padding). */
+/* Container verification: every section checksum, zero padding between
+ * sections, zstd sections decompress to raw_size. Reads the whole file; knows
+ * nothing of what the sections mean (pefa_verify checks that). On failure
+ * *bad_section (if not NULL) is the failing section, or -1 for
+ * header/directory/padding. */
 PEFA_API int pefa_index_verify(pefa_index *ix, int *bad_section);
 
-/* Metadata (the META section: "key=value" lines). Parsed on first use. */
+/* Metadata (the META section: "key=value" lines), parsed on first use.
+ * meta_count returns the number of keys (>= 0) or an error (CORRUPT). */
 PEFA_API int pefa_index_meta_count(pefa_index *ix);
 PEFA_API int pefa_index_meta_at(pefa_index *ix, int i, const char **key, const char **value);
-/* value or NULL */
-PEFA_API const char *pefa_index_meta_get(pefa_index *ix, const char *key);
+/* 0 and *value, NOT_FOUND if the key is absent, or the error that META has
+ * (CORRUPT, CHECKSUM, NOMEM). */
+PEFA_API int pefa_index_meta_get(pefa_index *ix, const char *key, const char **value);
 
 PEFA_API const char *pefa_kind_name(uint32_t kind);
 PEFA_API const char *pefa_target_name(uint32_t target);
 PEFA_API const char *pefa_codec_name(uint8_t codec);
-PEFA_API const char *pefa_type_name(uint8_t elem);
-PEFA_API size_t pefa_type_size(uint8_t elem); /* 0 for unknown */
 
-/* ---- 3. PEFA: build ----------------------------------------------------------
- * Rows are L2-normalised (a zero row stays zero). Y is given as (query row,
- * passage row, value) triplets; duplicates add up. */
+/* ---- 3. PEFA: build ------------------------------------------------------------
+ * Rows are L2-normalised (a zero row stays zero) into the library's own
+ * storage: the caller's arrays are read, never written. Y is given as (query
+ * row, passage row, value) triplets; duplicates add up. */
 typedef struct {
     uint32_t q, p;
     float y;
 } pefa_pair;
 
 typedef struct {
-    float *passages;         /* n_passages x dim, normalised IN PLACE */
+    uint32_t size;                  /* sizeof(pefa_build_input) or 0 */
+    const void *passages;           /* n_passages rows of dim values */
+    uint8_t passages_type;          /* PEFA_TYPE_F32 (0 = f32) or PEFA_TYPE_F16 */
+    uint64_t passages_stride;       /* bytes from row to row; 0 = packed */
     uint32_t n_passages;
     uint32_t dim;
-    float *queries;          /* n_queries x dim training queries, normalised in place; may be NULL */
+    const void *queries;            /* training queries, or NULL */
+    uint8_t queries_type;
+    uint64_t queries_stride;
     uint32_t n_queries;
-    const pefa_pair *pairs;  /* relevance triplets (rows), may be NULL if n_pairs == 0 */
+    const pefa_pair *pairs;         /* relevance triplets (rows); NULL if n_pairs == 0 */
     uint64_t n_pairs;
     const char *const *passage_ids; /* NULL: external ids are row numbers */
     const char *const *query_ids;   /* NULL: row numbers */
     const char *const *meta_keys;   /* extra provenance written into META */
     const char *const *meta_values;
     uint32_t n_meta;
+    const char *passages_name;      /* names in messages (e.g. the file); NULL: "passages" */
+    const char *queries_name;       /* NULL: "training queries" */
 } pefa_build_input;
+#define PEFA_BUILD_INPUT_INIT {.size = sizeof(pefa_build_input)}
 
+/* Progress: called with a stage name, done and total units; the build calls
+ * it from its worker threads, one call at a time (never concurrently). */
 typedef void (*pefa_progress_fn)(void *ctx, const char *stage, uint64_t done, uint64_t total);
 
+#define PEFA_SET_LAMBDA 0x1u        /* .lambda is given (0 is a valid lambda) */
+#define PEFA_SET_SEED 0x2u          /* .seed is given (0 is a valid seed) */
+
 typedef struct {
+    uint32_t size;           /* sizeof(pefa_build_params) or 0 */
+    uint32_t set;            /* PEFA_SET_LAMBDA | PEFA_SET_SEED */
     float lambda;            /* PEFA-XS mixing weight fixed in the XS graph; default 0.5 */
-    uint32_t M;              /* HNSW max degree (level 0 gets 2M); default 32 */
-    uint32_t ef_construction;/* default 500 */
-    uint64_t seed;           /* default 42 */
+    uint32_t M;              /* HNSW max degree (level 0 gets 2M), 2..PEFA_MAX_M; 0 = 32 */
+    uint32_t ef_construction;/* 0 = 500 */
+    uint64_t seed;           /* default 42; one thread + a seed = the same file content */
     uint32_t threads;        /* 0 = all online CPUs */
-    uint8_t vector_type;     /* PEFA_TYPE_F32 (default) or PEFA_TYPE_F16 storage */
-    uint8_t y_codec;         /* PEFA_CODEC_RAW (default, mapped in place) or PEFA_CODEC_ZSTD */
+    uint8_t vector_type;     /* 0 or PEFA_TYPE_F32: f32 storage; PEFA_TYPE_F16 */
+    uint8_t y_codec;         /* PEFA_CODEC_RAW (0, mapped in place) or PEFA_CODEC_ZSTD */
     uint8_t no_graphs;       /* 1: no HNSW graphs (exact search only) */
     pefa_progress_fn progress;
     void *progress_ctx;
 } pefa_build_params;
-#define PEFA_BUILD_PARAMS_INIT {0.5f, 32, 500, 42, 0, PEFA_TYPE_F32, PEFA_CODEC_RAW, 0, NULL, NULL}
+#define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
 typedef struct {
+    uint32_t size;           /* set by the caller: sizeof(pefa_build_stats) or 0 */
     double seconds_normalise, seconds_y, seconds_xs, seconds_graphs, seconds_write, seconds_total;
     uint64_t nnz;            /* distinct (query, passage) pairs in Y */
     uint64_t zero_passages, zero_queries; /* all-zero rows found */
@@ -242,32 +319,50 @@ typedef struct {
     uint64_t file_bytes, idmap_bytes;
     uint8_t uuid[16];
 } pefa_build_stats;
+#define PEFA_BUILD_STATS_INIT {.size = sizeof(pefa_build_stats)}
 
 /* Builds an index file at out_path (and, when ids are given, its id map
- * "<out_path>.<uuid>.ids" beside it), atomically: on failure nothing is left
- * at out_path. Errors: INVALID_ARG (dims, counts, pair rows out of range),
- * BAD_INPUT (NaN/Inf, duplicate ids; detail names the row), NOMEM, IO. */
+ * "<out_path>.<uuid>.ids" beside it), atomically: on failure nothing new is
+ * left at out_path or beside it. p may be NULL (every default); st may be
+ * NULL. The build never removes any other file. Errors: INVALID_ARG (dims,
+ * counts, types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or
+ * bad ids; detail names the row), NOMEM, IO. Not thread-safe with respect
+ * to another build of the same out_path. */
 PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
-                        const pefa_build_params *p, pefa_build_stats *stats);
+                        const pefa_build_params *p, pefa_build_stats *st);
 
-/* ---- 4. PEFA: search -------------------------------------------------------- */
-enum { PEFA_MODE_ERM = 0, PEFA_MODE_XS = 1, PEFA_MODE_XL = 2 };
+/* ---- 4. PEFA: search -------------------------------------------------------------- */
+enum {
+    PEFA_MODE_DEFAULT = 0,   /* the index's default (ERM in this version) */
+    PEFA_MODE_ERM = 1,       /* <q, p_j>: one search over P */
+    PEFA_MODE_XS = 2,        /* <q, e_j>: one search over the XS vectors */
+    PEFA_MODE_XL = 3         /* lam <q,p_j> + (1-lam) sum_{i in kNN(q)} w_i Y_ij */
+};
 enum { PEFA_KNN_V0 = 0, PEFA_KNN_V1 = 1 };         /* w_i = <q,q_i>/k  or  <q,q_i> */
 enum { PEFA_XL_EXACT = 0, PEFA_XL_SPARSE_ADD = 1 };
 
+/* Defaults (what 0 means in pefa_query_params) */
+#define PEFA_DEFAULT_K 10u
+#define PEFA_DEFAULT_EF 300u
+#define PEFA_DEFAULT_XL_LAMBDA 0.1f
+#define PEFA_DEFAULT_KNN 32u
+#define PEFA_DEFAULT_TOPK_P 500u
+
 typedef struct {
-    int mode;          /* PEFA_MODE_* */
-    uint32_t k;        /* hits wanted; default 10 */
-    uint32_t ef;       /* HNSW beam; the beam used is max(ef, wanted); default 300 */
-    float lambda;      /* XL: mixing weight (default 0.1 if < 0); XS: < 0 uses the build lambda,
-                          another value re-scores with the stored z vectors */
-    uint32_t knn;      /* XL: neighbours among training queries; default 32 */
-    uint32_t topk_p;   /* XL: ERM candidates; default 500 */
-    int knn_norm;      /* PEFA_KNN_V0 (default) or V1 */
-    int xl_scoring;    /* PEFA_XL_EXACT (default) or PEFA_XL_SPARSE_ADD */
+    uint32_t size;     /* sizeof(pefa_query_params) or 0 */
+    uint32_t set;      /* PEFA_SET_LAMBDA */
+    int mode;          /* PEFA_MODE_*; 0 = the index's default */
+    uint32_t k;        /* hits wanted; 0 = 10 */
+    uint32_t ef;       /* HNSW beam; the beam used is max(ef, wanted); 0 = 300 */
+    float lambda;      /* XL: weight of <q,p> (default 0.1). XS: default the build's
+                          lambda; another value re-scores with the stored z vectors */
+    uint32_t knn;      /* XL: neighbours among training queries; 0 = 32 */
+    uint32_t topk_p;   /* XL: ERM candidates; 0 = 500 */
+    int knn_norm;      /* PEFA_KNN_V0 (0, default) or V1 */
+    int xl_scoring;    /* PEFA_XL_EXACT (0, default) or PEFA_XL_SPARSE_ADD */
     int exact;         /* 1: brute force over the mapped sections, no graph */
 } pefa_query_params;
-#define PEFA_QUERY_PARAMS_INIT {PEFA_MODE_ERM, 10, 300, -1.0f, 32, 500, PEFA_KNN_V0, PEFA_XL_EXACT, 0}
+#define PEFA_QUERY_PARAMS_INIT {.size = sizeof(pefa_query_params)}
 
 typedef struct {
     uint32_t row;      /* passage row */
@@ -275,6 +370,7 @@ typedef struct {
 } pefa_hit;
 
 typedef struct {
+    uint32_t size;     /* set by the caller: sizeof(pefa_model_info) or 0 */
     uint32_t n_passages, n_queries, dim;
     uint64_t nnz;
     float xs_lambda;
@@ -282,37 +378,72 @@ typedef struct {
     int has_graph_passages, has_graph_xs, has_graph_queries;
     uint8_t vector_type;
 } pefa_model_info;
+#define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 
 /* Describes the PEFA content of an opened index (reads META and the
  * directory only). Errors: CORRUPT (META missing keys or inconsistent with
- * sections), VERSION. */
+ * sections), VERSION. Thread-safe. */
 PEFA_API int pefa_model_describe(pefa_index *ix, pefa_model_info *out);
 
-/* A searcher holds one thread's scratch; create one per thread. The index
+/* The parameters a search with p would really use: every 0 replaced by its
+ * default, the mode resolved, lambda set (and PEFA_SET_LAMBDA in out->set).
+ * INVALID_ARG for values out of range (detail names the field), or for a mode
+ * the index cannot serve. p may be NULL. Thread-safe. */
+PEFA_API int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p,
+                                       pefa_query_params *out);
+
+/* PEFA-level verification, above the container's: META keys and counts
+ * against the sections, the relevance matrix (offsets, every row decodes,
+ * columns in range), every graph (counts, neighbour ids, offsets), and the id
+ * map the index names (its size and XXH3 recorded in META). Run after
+ * pefa_index_verify, which checks the bytes. *bad_section as there. */
+PEFA_API int pefa_verify(pefa_index *ix, int *bad_section);
+
+/* A searcher holds one thread's scratch (visited set, heaps, buffers): use
+ * one per thread; it may be reused for any number of searches. The index
  * must outlive it. */
 typedef struct pefa_searcher pefa_searcher;
 PEFA_API int pefa_searcher_new(pefa_index *ix, pefa_searcher **out);
 PEFA_API void pefa_searcher_free(pefa_searcher *s);
-/* Top-k passages for query q (dim floats, need not be normalised; a NaN is
- * INVALID_ARG). hits must hold p->k entries; *n_hits gets the count (fewer
- * than k only if the index has fewer passages). Errors: INVALID_ARG (mode
- * needs sections the index lacks: detail says which), CORRUPT, NOMEM. */
+/* Top-k passages for query q (dim floats, need not be normalised: it is
+ * L2-normalised first). p may be NULL. hits must hold k entries; *n_hits gets
+ * the count, which is k unless the index has fewer passages. Errors:
+ * INVALID_ARG (a value not finite: detail names it; parameters out of range;
+ * a mode the index cannot serve), CORRUPT, NOMEM. */
 PEFA_API int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p,
                          pefa_hit *hits, uint32_t *n_hits);
 
-/* Why passage_row scored what it did under PEFA-XL: the training queries
- * among q's neighbours whose Y rows contain the passage, with their
- * contribution (1-lam) * w_i * Y_ij. */
+/* n queries at once: row i is queries + i * stride (stride in floats, 0 =
+ * dim); hits[i * k ...] and n_hits[i] receive query i's answer (k = the
+ * resolved k). threads: 0 = all online CPUs, 1 = the calling thread only.
+ * Searchers come from a pool kept in the index, so a batch of one costs no
+ * allocation once warm. On failure no output is guaranteed and the detail
+ * names the first failing query ("query 17: ..."). Thread-safe: several
+ * batches may run on one index at once. */
+PEFA_API int pefa_search_batch(pefa_index *ix, const float *queries, uint64_t n, uint64_t stride,
+                               const pefa_query_params *p, uint32_t threads, pefa_hit *hits,
+                               uint32_t *n_hits);
+
+/* Why passages scored what they did under PEFA-XL: for each of the n_rows
+ * passages, the training queries among q's k neighbours whose Y rows contain
+ * it, with their contribution (1-lam) * w_i * Y_ij. One kNN search serves all
+ * the passages. out receives the contributions grouped by passage in the
+ * order of passage_rows, each group by decreasing contribution; *n_out gets
+ * how many there are, of which at most cap were written (call again with a
+ * larger buffer when *n_out > cap). INVALID_ARG if the resolved mode is not
+ * XL or a row is out of range. */
 typedef struct {
+    uint32_t passage_row;
     uint32_t query_row;
     float similarity;    /* <q, q_i> */
     float y;             /* Y_ij */
     float contribution;  /* (1-lam) * w_i * Y_ij */
 } pefa_contrib;
 PEFA_API int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_params *p,
-                          uint32_t passage_row, pefa_contrib *out, uint32_t max, uint32_t *n);
+                          const uint32_t *passage_rows, uint32_t n_rows, pefa_contrib *out,
+                          uint32_t cap, uint32_t *n_out);
 
-/* ---- 5. id maps (LMDB beside the index) ------------------------------------ */
+/* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
 typedef struct pefa_idmap pefa_idmap;
 enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
 /* Opens the id map the index names in META ("idmap.file"), read-only and
@@ -320,18 +451,24 @@ enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
  * its size and XXH3-64 (recorded in META) and the UUID inside it. LMDB trusts
  * its data file, so nothing else of it is read before these checks pass.
  * Hashing costs one sequential read of the id map (about 1 s per 10 GB); a
- * host that has run pefa_index_verify / `pefa-dump --verify` on its copy can
- * skip it with PEFA_IDMAP_TRUSTED (the size is still checked). If the index
- * has no id map, ids are row numbers and this succeeds. Errors: IO (missing
+ * host that has run pefa_verify / `pefa-dump --verify` on its copy can skip
+ * it with PEFA_IDMAP_TRUSTED (the size is still checked). If the index has
+ * no id map, ids are row numbers and this succeeds. Errors: IO (missing
  * file, detail names it), MISMATCH (UUID differs), CORRUPT (size),
- * CHECKSUM. Thread-safe. */
+ * CHECKSUM. The id map may be used from any number of threads; close it
+ * before the index. */
 #define PEFA_IDMAP_TRUSTED 0x1u
-PEFA_API int pefa_idmap_open(pefa_index *ix, pefa_idmap **out);
-PEFA_API int pefa_idmap_open_ex(pefa_index *ix, unsigned flags, pefa_idmap **out);
+PEFA_API int pefa_idmap_open(pefa_index *ix, unsigned flags, pefa_idmap **out);
 PEFA_API void pefa_idmap_close(pefa_idmap *m);
-/* external id of a row into buf (NUL-terminated); NOT_FOUND, INVALID_ARG if cap too small */
-PEFA_API int pefa_idmap_id(pefa_idmap *m, int which, uint32_t row, char *buf, size_t cap);
-/* row of an external id; NOT_FOUND */
+/* Rows in an id set (PEFA_IDS_*). */
+PEFA_API uint32_t pefa_idmap_count(const pefa_idmap *m, int which);
+/* External id of a row into buf (NUL-terminated). *len (if not NULL) gets
+ * the id's length in bytes without the NUL, also when buf is too small, which
+ * is INVALID_ARG; a buffer of PEFA_MAX_ID_BYTES + 1 always suffices.
+ * NOT_FOUND if row is out of range. */
+PEFA_API int pefa_idmap_id(pefa_idmap *m, int which, uint32_t row, char *buf, size_t cap,
+                           size_t *len);
+/* Row of an external id; NOT_FOUND (the detail names the id). */
 PEFA_API int pefa_idmap_row(pefa_idmap *m, int which, const char *id, uint32_t *row);
 
 #ifdef __cplusplus

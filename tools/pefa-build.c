@@ -4,6 +4,9 @@
  *   pefa-build -o OUT --passages P.npy [--passage-ids FILE]
  *              [--queries Q.npy [--query-ids FILE] --qrels FILE]
  *              [--lambda F] [-M N] [--ef-construction N] [--threads N] [--seed N]
+ *
+ * The embedding files are mapped, not copied: the library reads their rows
+ * and keeps only its own normalised copy.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,11 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "pefa.h"
 #include "util/cli.h"
 #include "util/input.h"
+
+#define MAX_META 32
 
 static void usage(void)
 {
@@ -49,94 +52,38 @@ static void usage(void)
            "  -h, --help, -V, --version\n");
 }
 
-/* xxh3 of a whole file, for provenance */
-static int file_digest(const char *path, uint64_t *bytes, uint64_t *digest)
-{
-    FILE *f = fopen(path, "rb");
-    XXH3_state_t *st;
-    static unsigned char buf[1 << 20];
-    size_t n;
-    if (!f) return -1;
-    st = XXH3_createState();
-    if (!st) {
-        fclose(f);
-        return -1;
-    }
-    XXH3_64bits_reset(st);
-    *bytes = 0;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        XXH3_64bits_update(st, buf, n);
-        *bytes += n;
-    }
-    *digest = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    n = (size_t)ferror(f);
-    fclose(f);
-    return n ? -1 : 0;
-}
+typedef struct {
+    const char *out, *ppath, *pids_path, *qpath, *qids_path, *qrels_path, *encoder;
+    int quiet, skip_missing;
+    pefa_build_params bp;
+} build_opts;
 
 typedef struct {
-    const char *keys[32];
-    char *vals[32];
-    uint32_t n;
-} meta_list;
+    tin_matrix P, Q;
+    tin_idlist pids, qids;
+    tin_qrels qrels;
+    pefa_pair *pairs;
+    uint64_t n_pairs, skipped;
+    const char *keys[MAX_META];
+    char *vals[MAX_META];
+    uint32_t n_meta;
+} build_inputs;
 
-static void meta_add(meta_list *m, const char *key, const char *val)
+static void parse_vector_type(const char *s, pefa_build_params *bp)
 {
-    if (m->n >= 32) return;
-    m->keys[m->n] = key;
-    m->vals[m->n] = strdup(val);
-    if (!m->vals[m->n]) cli_fatal("out of memory");
-    m->n++;
+    if (strcmp(s, "f32") == 0) bp->vector_type = PEFA_TYPE_F32;
+    else if (strcmp(s, "f16") == 0) bp->vector_type = PEFA_TYPE_F16;
+    else cli_usage_error("--vector-type: '%s' is not f32 or f16", s);
 }
 
-static void provenance(meta_list *m, const char *what, const char *path)
+static void parse_y_codec(const char *s, pefa_build_params *bp)
 {
-    static char keys[8][3][64];
-    static int used;
-    uint64_t bytes, digest;
-    char v[64];
-    if (!path || used >= 8) return;
-    if (file_digest(path, &bytes, &digest)) cli_fatal("%s: cannot read", path);
-    snprintf(keys[used][0], 64, "input.%s.path", what);
-    snprintf(keys[used][1], 64, "input.%s.bytes", what);
-    snprintf(keys[used][2], 64, "input.%s.xxh3", what);
-    meta_add(m, keys[used][0], path);
-    snprintf(v, sizeof v, "%llu", (unsigned long long)bytes);
-    meta_add(m, keys[used][1], v);
-    snprintf(v, sizeof v, "%016llx", (unsigned long long)digest);
-    meta_add(m, keys[used][2], v);
-    used++;
+    if (strcmp(s, "raw") == 0) bp->y_codec = PEFA_CODEC_RAW;
+    else if (strcmp(s, "zstd") == 0) bp->y_codec = PEFA_CODEC_ZSTD;
+    else cli_usage_error("--y-codec: '%s' is not raw or zstd", s);
 }
 
-/* loads a matrix as normalisable f32 rows, naming the file in every error */
-static float *load_matrix(const char *path, uint32_t *rows, uint32_t *dim)
-{
-    tin_matrix m;
-    char err[512];
-    float *x;
-    if (tin_matrix_open(path, &m, err, sizeof err)) cli_fatal("%s", err);
-    if (m.rows > UINT32_MAX) cli_fatal("%s: %llu rows (at most 2^32-1)", path, (unsigned long long)m.rows);
-    x = (float *)malloc((size_t)m.rows * m.dim * sizeof(float));
-    if (!x) cli_fatal("%s: out of memory for %llu x %u floats", path, (unsigned long long)m.rows, m.dim);
-    for (uint64_t r = 0; r < m.rows; r++)
-        if (tin_matrix_row(&m, r, x + r * m.dim, path, err, sizeof err)) cli_fatal("%s", err);
-    *rows = (uint32_t)m.rows;
-    *dim = m.dim;
-    tin_matrix_close(&m);
-    return x;
-}
-
-static void load_ids(const char *path, uint64_t want, const char *rows_from, tin_idlist *l)
-{
-    char err[512];
-    if (tin_idlist_read(path, l, err, sizeof err)) cli_fatal("%s", err);
-    if (l->n != want)
-        cli_fatal("%s: %llu ids, but %s has %llu rows (one id per row, in row order)", path, (unsigned long long)l->n,
-                  rows_from, (unsigned long long)want);
-}
-
-int main(int argc, char **argv)
+static void parse_args(int argc, char **argv, build_opts *o)
 {
     static const struct option opts[] = {
         {"output", required_argument, 0, 'o'},      {"passages", required_argument, 0, 'P'},
@@ -149,164 +96,248 @@ int main(int argc, char **argv)
         {"encoder", required_argument, 0, 'E'},     {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
-    const char *out = NULL, *ppath = NULL, *pids_path = NULL, *qpath = NULL, *qids_path = NULL, *qrels_path = NULL,
-               *encoder = NULL;
-    pefa_build_params bp = PEFA_BUILD_PARAMS_INIT;
-    pefa_build_input in;
-    pefa_build_stats st;
-    int c, quiet = 0, skip_missing = 0;
-    tin_idlist pids = {0}, qids = {0};
-    tin_qrels qrels = {0};
-    pefa_pair *pairs = NULL;
-    uint64_t n_pairs = 0, skipped = 0;
-    meta_list meta = {{0}, {0}, 0};
-    char err[512];
-    double t0 = cli_now();
-
-    cli_prog = "pefa-build";
+    int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:M:qhV", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'P': ppath = optarg; break;
-        case 'p': pids_path = optarg; break;
-        case 'Q': qpath = optarg; break;
-        case 'I': qids_path = optarg; break;
-        case 'R': qrels_path = optarg; break;
-        case 'l': bp.lambda = cli_parse_float("--lambda", optarg, 0, 1); break;
-        case 'M': bp.M = (uint32_t)cli_parse_u64("-M", optarg, 2, 2048); break;
-        case 'e': bp.ef_construction = (uint32_t)cli_parse_u64("--ef-construction", optarg, 1, 1u << 20); break;
-        case 't': bp.threads = (uint32_t)cli_parse_u64("--threads", optarg, 1, 256); break;
-        case 's': bp.seed = cli_parse_u64("--seed", optarg, 0, UINT64_MAX); break;
-        case 'v':
-            if (strcmp(optarg, "f32") == 0) bp.vector_type = PEFA_TYPE_F32;
-            else if (strcmp(optarg, "f16") == 0) bp.vector_type = PEFA_TYPE_F16;
-            else cli_usage_error("--vector-type: '%s' is not f32 or f16", optarg);
+        case 'o': o->out = optarg; break;
+        case 'P': o->ppath = optarg; break;
+        case 'p': o->pids_path = optarg; break;
+        case 'Q': o->qpath = optarg; break;
+        case 'I': o->qids_path = optarg; break;
+        case 'R': o->qrels_path = optarg; break;
+        case 'l':
+            o->bp.lambda = cli_parse_float("--lambda", optarg, 0, 1);
+            o->bp.set |= PEFA_SET_LAMBDA;
             break;
-        case 'y':
-            if (strcmp(optarg, "raw") == 0) bp.y_codec = PEFA_CODEC_RAW;
-            else if (strcmp(optarg, "zstd") == 0) bp.y_codec = PEFA_CODEC_ZSTD;
-            else cli_usage_error("--y-codec: '%s' is not raw or zstd", optarg);
+        case 'M': o->bp.M = (uint32_t)cli_parse_u64("-M", optarg, 2, PEFA_MAX_M); break;
+        case 'e': o->bp.ef_construction = (uint32_t)cli_parse_u64("--ef-construction", optarg, 1, 1u << 20); break;
+        case 't': o->bp.threads = (uint32_t)cli_parse_u64("--threads", optarg, 1, PEFA_MAX_THREADS); break;
+        case 's':
+            o->bp.seed = cli_parse_u64("--seed", optarg, 0, UINT64_MAX);
+            o->bp.set |= PEFA_SET_SEED;
             break;
-        case 'G': bp.no_graphs = 1; break;
-        case 'S': skip_missing = 1; break;
-        case 'E': encoder = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'h': usage(); return 0;
-        case 'V': printf("pefa-build (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR); return 0;
+        case 'v': parse_vector_type(optarg, &o->bp); break;
+        case 'y': parse_y_codec(optarg, &o->bp); break;
+        case 'G': o->bp.no_graphs = 1; break;
+        case 'S': o->skip_missing = 1; break;
+        case 'E': o->encoder = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'h': usage(); exit(0);
+        case 'V': cli_version(); exit(0);
         case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
         default: cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!out) cli_usage_error("missing -o OUT");
-    if (!ppath) cli_usage_error("missing --passages FILE");
-    if ((qpath != NULL) != (qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
-    if (qids_path && !qpath) cli_usage_error("--query-ids needs --queries");
-    {
-        /* fail before the long stages if the output cannot be written */
-        struct stat sb;
-        char probe[4200];
-        int fd;
-        if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
-        if (strlen(out) > 4000) cli_fatal("%s: path too long", out);
-        snprintf(probe, sizeof probe, "%s.tmp.XXXXXX", out);
-        if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
-        close(fd);
-        unlink(probe);
-    }
+    if (!o->out) cli_usage_error("missing -o OUT");
+    if (!o->ppath) cli_usage_error("missing --passages FILE");
+    if ((o->qpath != NULL) != (o->qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
+    if (o->qids_path && !o->qpath) cli_usage_error("--query-ids needs --queries");
+}
 
-    memset(&in, 0, sizeof in);
-    if (!quiet) fprintf(stderr, "pefa-build: reading %s\n", ppath);
-    in.passages = load_matrix(ppath, &in.n_passages, &in.dim);
-    if (pids_path) load_ids(pids_path, in.n_passages, ppath, &pids);
-    else if (tin_idlist_rows(in.n_passages, &pids)) cli_fatal("out of memory");
-    if (qpath) {
-        uint32_t qdim;
-        tin_idhash *hp, *hq;
-        if (!quiet) fprintf(stderr, "pefa-build: reading %s\n", qpath);
-        in.queries = load_matrix(qpath, &in.n_queries, &qdim);
-        if (qdim != in.dim)
-            cli_fatal("%s: dimension %u does not match %s (%u)", qpath, qdim, ppath, in.dim);
-        if (qids_path) load_ids(qids_path, in.n_queries, qpath, &qids);
-        else if (tin_idlist_rows(in.n_queries, &qids)) cli_fatal("out of memory");
-        if (tin_qrels_read(qrels_path, &qrels, err, sizeof err)) cli_fatal("%s", err);
-        if (qrels.n == 0) cli_fatal("%s: no relevance pairs", qrels_path);
-        hp = tin_idhash_new(&pids);
-        hq = tin_idhash_new(&qids);
-        pairs = (pefa_pair *)malloc(qrels.n * sizeof *pairs);
-        if (!hp || !hq || !pairs) cli_fatal("out of memory");
-        for (uint64_t i = 0; i < qrels.n; i++) {
-            int64_t qr = tin_idhash_get(hq, qrels.rows[i].qid), pr = tin_idhash_get(hp, qrels.rows[i].pid);
-            if (qr < 0 || pr < 0) {
-                if (!skip_missing)
-                    cli_fatal("%s:%llu: %s id '%s' not found in %s (use --skip-missing to skip such lines)",
-                              qrels_path, (unsigned long long)qrels.rows[i].line, qr < 0 ? "query" : "passage",
-                              qr < 0 ? qrels.rows[i].qid : qrels.rows[i].pid,
-                              qr < 0 ? (qids_path ? qids_path : "the query rows") : (pids_path ? pids_path : "the passage rows"));
-                skipped++;
-                continue;
-            }
-            pairs[n_pairs].q = (uint32_t)qr;
-            pairs[n_pairs].p = (uint32_t)pr;
-            pairs[n_pairs].y = qrels.rows[i].score;
-            n_pairs++;
+/* fail before the long stages if the output cannot be written */
+static void check_output(const char *out)
+{
+    struct stat sb;
+    char *probe;
+    int fd;
+    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+    if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");
+    snprintf(probe, strlen(out) + 16, "%s.tmp.XXXXXX", out);
+    if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
+    close(fd);
+    unlink(probe);
+    free(probe);
+}
+
+static void open_matrix(const char *path, tin_matrix *m)
+{
+    char err[512];
+    if (tin_matrix_open(path, m, err, sizeof err)) cli_fatal("%s", err);
+    if (m->rows > UINT32_MAX) cli_fatal("%s: %llu rows (at most 2^32-1)", path, (unsigned long long)m->rows);
+}
+
+static void load_ids(const char *path, uint64_t want, const char *rows_from, tin_idlist *l)
+{
+    char err[512];
+    if (!path) {
+        if (tin_idlist_rows(want, l)) cli_fatal("out of memory");
+        return;
+    }
+    if (tin_idlist_read(path, l, err, sizeof err)) cli_fatal("%s", err);
+    if (l->n != want)
+        cli_fatal("%s: %llu ids, but %s has %llu rows (one id per row, in row order)", path, (unsigned long long)l->n,
+                  rows_from, (unsigned long long)want);
+}
+
+/* qrels lines -> (query row, passage row, score) pairs through the id lists */
+static void map_pairs(const build_opts *o, build_inputs *b)
+{
+    tin_idhash *hp = tin_idhash_new(&b->pids), *hq = tin_idhash_new(&b->qids);
+    b->pairs = (pefa_pair *)malloc((b->qrels.n ? b->qrels.n : 1) * sizeof *b->pairs);
+    if (!hp || !hq || !b->pairs) cli_fatal("out of memory");
+    for (uint64_t i = 0; i < b->qrels.n; i++) {
+        const tin_qrel *r = &b->qrels.rows[i];
+        int64_t qr = tin_idhash_get(hq, r->qid), pr = tin_idhash_get(hp, r->pid);
+        if (qr < 0 || pr < 0) {
+            if (!o->skip_missing)
+                cli_fatal("%s:%llu: %s id '%s' not found in %s (use --skip-missing to skip such lines)", o->qrels_path,
+                          (unsigned long long)r->line, qr < 0 ? "query" : "passage", qr < 0 ? r->qid : r->pid,
+                          qr < 0 ? (o->qids_path ? o->qids_path : "the query rows")
+                                 : (o->pids_path ? o->pids_path : "the passage rows"));
+            b->skipped++;
+            continue;
         }
-        if (skipped) cli_warn("%s: skipped %llu of %llu lines with unknown ids", qrels_path, (unsigned long long)skipped,
-                              (unsigned long long)qrels.n);
-        if (n_pairs == 0) cli_fatal("%s: no relevance pair left after skipping unknown ids", qrels_path);
-        tin_idhash_free(hp);
-        tin_idhash_free(hq);
+        b->pairs[b->n_pairs++] = (pefa_pair){(uint32_t)qr, (uint32_t)pr, r->score};
     }
-    in.pairs = pairs;
-    in.n_pairs = n_pairs;
-    in.passage_ids = pids_path ? (const char *const *)pids.ids : NULL;
-    in.query_ids = qids_path ? (const char *const *)qids.ids : NULL;
-    /* an id map is written when either side has ids; the other side then
-     * gets row numbers in it (pefa_build does that) */
-    provenance(&meta, "passages", ppath);
-    provenance(&meta, "passage_ids", pids_path);
-    provenance(&meta, "queries", qpath);
-    provenance(&meta, "query_ids", qids_path);
-    provenance(&meta, "qrels", qrels_path);
-    if (encoder) meta_add(&meta, "encoder", encoder);
-    if (skipped) {
+    if (b->skipped)
+        cli_warn("%s: skipped %llu of %llu lines with unknown ids", o->qrels_path, (unsigned long long)b->skipped,
+                 (unsigned long long)b->qrels.n);
+    if (b->n_pairs == 0) cli_fatal("%s: no relevance pair left after skipping unknown ids", o->qrels_path);
+    tin_idhash_free(hp);
+    tin_idhash_free(hq);
+}
+
+static void load_inputs(const build_opts *o, build_inputs *b)
+{
+    char err[512];
+    if (!o->quiet) fprintf(stderr, "pefa-build: reading %s\n", o->ppath);
+    open_matrix(o->ppath, &b->P);
+    load_ids(o->pids_path, b->P.rows, o->ppath, &b->pids);
+    if (!o->qpath) return;
+    if (!o->quiet) fprintf(stderr, "pefa-build: reading %s\n", o->qpath);
+    open_matrix(o->qpath, &b->Q);
+    if (b->Q.dim != b->P.dim) cli_fatal("%s: dimension %u does not match %s (%u)", o->qpath, b->Q.dim, o->ppath, b->P.dim);
+    load_ids(o->qids_path, b->Q.rows, o->qpath, &b->qids);
+    if (tin_qrels_read(o->qrels_path, &b->qrels, err, sizeof err)) cli_fatal("%s", err);
+    if (b->qrels.n == 0) cli_fatal("%s: no relevance pairs", o->qrels_path);
+    map_pairs(o, b);
+}
+
+static void meta_add(build_inputs *b, const char *key, const char *val)
+{
+    if (b->n_meta >= MAX_META) cli_fatal("too many metadata entries");
+    b->keys[b->n_meta] = key;
+    if (!(b->vals[b->n_meta] = strdup(val))) cli_fatal("out of memory");
+    b->n_meta++;
+}
+
+/* input.<what>.path / .bytes / .xxh3 for one input file */
+static void provenance(build_inputs *b, const char *what, const char *path)
+{
+    static char keys[8][3][64];
+    static int used;
+    uint64_t bytes, digest;
+    char v[64];
+    if (!path || used >= 8) return;
+    if (pefa_file_digest(path, &bytes, &digest)) cli_fatal("%s", pefa_last_error_detail());
+    snprintf(keys[used][0], 64, "input.%s.path", what);
+    snprintf(keys[used][1], 64, "input.%s.bytes", what);
+    snprintf(keys[used][2], 64, "input.%s.xxh3", what);
+    meta_add(b, keys[used][0], path);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)bytes);
+    meta_add(b, keys[used][1], v);
+    snprintf(v, sizeof v, "%016llx", (unsigned long long)digest);
+    meta_add(b, keys[used][2], v);
+    used++;
+}
+
+static void add_meta(const build_opts *o, build_inputs *b)
+{
+    provenance(b, "passages", o->ppath);
+    provenance(b, "passage_ids", o->pids_path);
+    provenance(b, "queries", o->qpath);
+    provenance(b, "query_ids", o->qids_path);
+    provenance(b, "qrels", o->qrels_path);
+    if (o->encoder) meta_add(b, "encoder", o->encoder);
+    if (b->skipped) {
         char v[32];
-        snprintf(v, sizeof v, "%llu", (unsigned long long)skipped);
-        meta_add(&meta, "input.qrels.skipped_lines", v);
+        snprintf(v, sizeof v, "%llu", (unsigned long long)b->skipped);
+        meta_add(b, "input.qrels.skipped_lines", v);
     }
-    in.meta_keys = meta.keys;
-    in.meta_values = (const char *const *)meta.vals;
-    in.n_meta = meta.n;
-    bp.progress = cli_progress;
-    bp.progress_ctx = quiet ? (void *)&quiet : NULL;
+}
 
-    if (pefa_build(out, &in, &bp, &st) != 0) cli_fatal("%s", pefa_last_error_detail());
-
-    if (st.zero_passages) cli_warn("%s: %llu all-zero rows (they score 0 against every query)", ppath, (unsigned long long)st.zero_passages);
-    if (st.zero_queries) cli_warn("%s: %llu all-zero rows", qpath, (unsigned long long)st.zero_queries);
-    if (!quiet) {
-        char uuid[40];
-        const uint8_t *u = st.uuid;
-        snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-        fprintf(stderr,
-                "pefa-build: wrote %s (%.1f MB, uuid %s)%s\n"
-                "  passages %u, training queries %u, dim %u, Y pairs %llu (distinct %llu)\n"
-                "  passages with no training query (z = 0): %llu\n"
-                "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, graphs %.2f, write %.2f, total %.2f\n",
-                out, (double)st.file_bytes / 1e6, uuid, st.idmap_bytes ? " + id map" : "", in.n_passages,
-                in.n_queries, in.dim, (unsigned long long)n_pairs, (unsigned long long)st.nnz,
-                (unsigned long long)st.passages_without_queries, cli_now() - t0 - st.seconds_total,
-                st.seconds_normalise, st.seconds_y, st.seconds_xs, st.seconds_graphs, st.seconds_write,
-                cli_now() - t0);
+/* the library's input: the mapped rows as they are, ids only when given
+ * (an id map is written when either side has ids; the other side then gets
+ * row numbers in it) */
+static void fill_input(const build_opts *o, const build_inputs *b, pefa_build_input *in)
+{
+    in->passages = b->P.data;
+    in->passages_type = (uint8_t)b->P.elem;
+    in->passages_stride = b->P.row_stride;
+    in->n_passages = (uint32_t)b->P.rows;
+    in->dim = b->P.dim;
+    in->passages_name = o->ppath;
+    if (o->qpath) {
+        in->queries = b->Q.data;
+        in->queries_type = (uint8_t)b->Q.elem;
+        in->queries_stride = b->Q.row_stride;
+        in->n_queries = (uint32_t)b->Q.rows;
+        in->queries_name = o->qpath;
     }
-    for (uint32_t i = 0; i < meta.n; i++) free(meta.vals[i]);
-    free(in.passages);
-    free(in.queries);
-    free(pairs);
-    tin_idlist_free(&pids);
-    tin_idlist_free(&qids);
-    tin_qrels_free(&qrels);
+    in->pairs = b->pairs;
+    in->n_pairs = b->n_pairs;
+    in->passage_ids = o->pids_path ? (const char *const *)b->pids.ids : NULL;
+    in->query_ids = o->qids_path ? (const char *const *)b->qids.ids : NULL;
+    in->meta_keys = b->keys;
+    in->meta_values = (const char *const *)b->vals;
+    in->n_meta = b->n_meta;
+}
+
+static void print_summary(const build_opts *o, const build_inputs *b, const pefa_build_stats *st, double t0)
+{
+    char uuid[40];
+    const uint8_t *u = st->uuid;
+    if (st->zero_passages) cli_warn("%s: %llu all-zero rows (they score 0 against every query)", o->ppath,
+                                    (unsigned long long)st->zero_passages);
+    if (st->zero_queries) cli_warn("%s: %llu all-zero rows", o->qpath, (unsigned long long)st->zero_queries);
+    if (o->quiet) return;
+    snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+             u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    fprintf(stderr,
+            "pefa-build: wrote %s (%.1f MB, uuid %s)%s\n"
+            "  passages %llu, training queries %llu, dim %u, Y pairs %llu (distinct %llu)\n"
+            "  passages with no training query (z = 0): %llu\n"
+            "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, graphs %.2f, write %.2f, total %.2f\n",
+            o->out, (double)st->file_bytes / 1e6, uuid, st->idmap_bytes ? " + id map" : "",
+            (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)b->n_pairs,
+            (unsigned long long)st->nnz, (unsigned long long)st->passages_without_queries,
+            cli_now() - t0 - st->seconds_total, st->seconds_normalise, st->seconds_y, st->seconds_xs,
+            st->seconds_graphs, st->seconds_write, cli_now() - t0);
+}
+
+static void free_inputs(build_inputs *b)
+{
+    for (uint32_t i = 0; i < b->n_meta; i++) free(b->vals[i]);
+    tin_matrix_close(&b->P);
+    tin_matrix_close(&b->Q);
+    free(b->pairs);
+    tin_idlist_free(&b->pids);
+    tin_idlist_free(&b->qids);
+    tin_qrels_free(&b->qrels);
+}
+
+int main(int argc, char **argv)
+{
+    build_opts o;
+    build_inputs b;
+    pefa_build_input in = PEFA_BUILD_INPUT_INIT;
+    pefa_build_stats st = PEFA_BUILD_STATS_INIT;
+    double t0 = cli_now();
+    cli_prog = "pefa-build";
+    memset(&o, 0, sizeof o);
+    memset(&b, 0, sizeof b);
+    o.bp.size = sizeof o.bp;
+    parse_args(argc, argv, &o);
+    check_output(o.out);
+    load_inputs(&o, &b);
+    add_meta(&o, &b);
+    fill_input(&o, &b, &in);
+    o.bp.progress = cli_progress;
+    o.bp.progress_ctx = o.quiet ? (void *)&o.quiet : NULL;
+    if (pefa_build(o.out, &in, &o.bp, &st) != 0) cli_fatal("%s", pefa_last_error_detail());
+    print_summary(&o, &b, &st, t0);
+    free_inputs(&b);
     return 0;
 }

@@ -5,7 +5,7 @@
  *
  * Without --verify it reads only the header, the directory and the META
  * section, so it answers at once whatever the file size. With --verify it
- * reads every byte (pefa_index_verify). Uses the public API only.
+ * reads every byte (pefa_index_verify, then pefa_verify). Uses the public API only.
  *
  * Exit status: 0 success, 1 runtime failure (a file cannot be opened, META
  * is malformed, verification failed), 2 bad usage.
@@ -198,122 +198,139 @@ static void dump_meta_summary(FILE *out, pefa_index *ix)
         {"idmap.file", "id map"},
     };
     for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        const char *v = pefa_index_meta_get(ix, counts[i][0]);
-        if (v) fprintf(out, "%-13s  %s\n", counts[i][1], v);
+        const char *v;
+        if (pefa_index_meta_get(ix, counts[i][0], &v) == 0) fprintf(out, "%-13s  %s\n", counts[i][1], v);
+    }
+}
+
+/* what one file is, as read for printing */
+typedef struct {
+    const char *path;
+    pefa_index *ix;
+    pefa_file_info fi;
+    char uuid[37];
+    int nmeta, vrc, bad;
+    char meta_err[600], verr[600];
+} dump_state;
+
+static void dump_json_meta(const dump_state *d)
+{
+    printf(",\"meta\":{");
+    for (int i = 0; i < d->nmeta; i++) {
+        const char *k, *v;
+        if (pefa_index_meta_at(d->ix, i, &k, &v)) continue;
+        if (i) putchar(',');
+        dump_json_str(stdout, k);
+        putchar(':');
+        dump_json_str(stdout, v);
+    }
+    putchar('}');
+    if (d->nmeta < 0) {
+        printf(",\"meta_error\":");
+        dump_json_str(stdout, d->meta_err);
+    }
+}
+
+static void dump_json_sections(const dump_state *d)
+{
+    uint32_t n = pefa_index_section_count(d->ix);
+    printf(",\"sections\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        pefa_section_info s;
+        if (pefa_index_section_info(d->ix, i, &s)) continue;
+        printf("%s{\"index\":%u,\"kind\":%u,\"kind_name\":", i ? "," : "", i, s.kind);
+        dump_json_str(stdout, pefa_kind_name(s.kind));
+        printf(",\"target\":%u,\"target_name\":", s.target);
+        dump_json_str(stdout, pefa_target_name(s.target));
+        printf(",\"codec\":\"%s\",\"type\":\"%s\",\"shape\":[", pefa_codec_name(s.codec), pefa_type_name(s.elem));
+        for (uint32_t k = 0; k < s.ndim && k < PEFA_MAX_DIMS; k++) printf("%s%" PRIu64, k ? "," : "", s.shape[k]);
+        printf("],\"stored_size\":%" PRIu64 ",\"raw_size\":%" PRIu64 ",\"offset\":%" PRIu64
+               ",\"xxh3\":\"%016" PRIx64 "\",\"required\":%s}",
+               s.stored_size, s.raw_size, s.offset, s.checksum, (s.flags & PEFA_SECTION_REQUIRED) ? "true" : "false");
+    }
+    putchar(']');
+}
+
+static void dump_json(const dump_state *d, const dump_opts *o)
+{
+    printf("{\"file\":");
+    dump_json_str(stdout, d->path);
+    printf(",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64 ",\"flags\":%" PRIu64
+           ",\"n_sections\":%u",
+           d->fi.major, d->fi.minor, d->uuid, d->fi.file_size, d->fi.flags, d->fi.n_sections);
+    dump_json_meta(d);
+    dump_json_sections(d);
+    if (o->verify && d->vrc == 0) {
+        printf(",\"verify\":{\"ok\":true}");
+    } else if (o->verify) {
+        printf(",\"verify\":{\"ok\":false,\"error\":\"%s\",\"section\":%d,\"detail\":", dump_err_name(d->vrc), d->bad);
+        dump_json_str(stdout, d->verr);
+        putchar('}');
+    }
+    printf("}\n");
+}
+
+static void dump_human(const dump_state *d, const dump_opts *o)
+{
+    char hsize[32];
+    dump_human_size(d->fi.file_size, hsize, sizeof hsize);
+    if (!o->sections_only) {
+        printf("file           %s\n", d->path);
+        printf("format         %u.%u\n", d->fi.major, d->fi.minor);
+        printf("uuid           %s\n", d->uuid);
+        printf("file size      %" PRIu64 " bytes (%s)\n", d->fi.file_size, hsize);
+        if (d->fi.flags) printf("flags          0x%016" PRIx64 "\n", d->fi.flags);
+        printf("sections       %u\n", d->fi.n_sections);
+        dump_meta_summary(stdout, d->ix);
+        printf("meta           %d key%s\n", d->nmeta < 0 ? 0 : d->nmeta, d->nmeta == 1 ? "" : "s");
+        for (int i = 0; i < d->nmeta; i++) {
+            const char *k, *v;
+            if (pefa_index_meta_at(d->ix, i, &k, &v) == 0) printf("  %s=%s\n", k, v);
+        }
+        printf("\n");
+    }
+    dump_section_table(stdout, d->ix);
+    if (!o->verify) return;
+    if (d->vrc == 0) {
+        printf("verify: OK\n");
+    } else if (d->bad >= 0) {
+        pefa_section_info s;
+        char kind[64] = "?";
+        if (pefa_index_section_info(d->ix, (uint32_t)d->bad, &s) == 0) dump_kind(&s, kind, sizeof kind);
+        printf("verify: FAILED: %s [section %d %s]\n", d->verr, d->bad, kind);
+    } else {
+        printf("verify: FAILED: %s [header, directory or padding]\n", d->verr);
     }
 }
 
 /* prints one file; returns 0, or 1 after printing an error */
 static int dump_file(const char *path, const dump_opts *o)
 {
-    pefa_index *ix = NULL;
-    pefa_file_info fi;
-    char uuid[37], hsize[32];
-    int rc, status = 0, nmeta, vrc = 0, bad = -1;
-    char meta_err[600] = "", verr[600] = "";
-
-    rc = pefa_index_open(path, &ix);
-    if (rc) {
+    dump_state d;
+    int status = 0;
+    memset(&d, 0, sizeof d);
+    d.path = path;
+    d.bad = -1;
+    if (pefa_index_open(path, &d.ix)) {
         dump_error(pefa_last_error_detail());
         return 1;
     }
-    pefa_index_file_info(ix, &fi);
-    dump_uuid(fi.uuid, uuid);
-    dump_human_size(fi.file_size, hsize, sizeof hsize);
-    nmeta = pefa_index_meta_count(ix);
-    if (nmeta < 0) snprintf(meta_err, sizeof meta_err, "%s", pefa_last_error_detail());
-    if (o->verify) {
-        vrc = pefa_index_verify(ix, &bad);
-        if (vrc) snprintf(verr, sizeof verr, "%s", pefa_last_error_detail());
-    }
-
-    if (o->json) {
-        uint32_t n = pefa_index_section_count(ix);
-        printf("{\"file\":");
-        dump_json_str(stdout, path);
-        printf(",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64
-               ",\"flags\":%" PRIu64 ",\"n_sections\":%u",
-               fi.major, fi.minor, uuid, fi.file_size, fi.flags, fi.n_sections);
-        printf(",\"meta\":{");
-        for (int i = 0; i < nmeta; i++) {
-            const char *k, *v;
-            if (pefa_index_meta_at(ix, i, &k, &v)) continue;
-            if (i) putchar(',');
-            dump_json_str(stdout, k);
-            putchar(':');
-            dump_json_str(stdout, v);
-        }
-        putchar('}');
-        if (nmeta < 0) {
-            printf(",\"meta_error\":");
-            dump_json_str(stdout, meta_err);
-        }
-        printf(",\"sections\":[");
-        for (uint32_t i = 0; i < n; i++) {
-            pefa_section_info s;
-            if (pefa_index_section_info(ix, i, &s)) continue;
-            printf("%s{\"index\":%u,\"kind\":%u,\"kind_name\":", i ? "," : "", i, s.kind);
-            dump_json_str(stdout, pefa_kind_name(s.kind));
-            printf(",\"target\":%u,\"target_name\":", s.target);
-            dump_json_str(stdout, pefa_target_name(s.target));
-            printf(",\"codec\":\"%s\",\"type\":\"%s\",\"shape\":[", pefa_codec_name(s.codec),
-                   pefa_type_name(s.elem));
-            for (uint32_t k = 0; k < s.ndim && k < PEFA_MAX_DIMS; k++)
-                printf("%s%" PRIu64, k ? "," : "", s.shape[k]);
-            printf("],\"stored_size\":%" PRIu64 ",\"raw_size\":%" PRIu64 ",\"offset\":%" PRIu64
-                   ",\"xxh3\":\"%016" PRIx64 "\",\"required\":%s}",
-                   s.stored_size, s.raw_size, s.offset, s.checksum,
-                   (s.flags & PEFA_SECTION_REQUIRED) ? "true" : "false");
-        }
-        putchar(']');
-        if (o->verify) {
-            if (vrc == 0) {
-                printf(",\"verify\":{\"ok\":true}");
-            } else {
-                printf(",\"verify\":{\"ok\":false,\"error\":\"%s\",\"section\":%d,\"detail\":",
-                       dump_err_name(vrc), bad);
-                dump_json_str(stdout, verr);
-                putchar('}');
-            }
-        }
-        printf("}\n");
-    } else {
-        if (!o->sections_only) {
-            printf("file           %s\n", path);
-            printf("format         %u.%u\n", fi.major, fi.minor);
-            printf("uuid           %s\n", uuid);
-            printf("file size      %" PRIu64 " bytes (%s)\n", fi.file_size, hsize);
-            if (fi.flags) printf("flags          0x%016" PRIx64 "\n", fi.flags);
-            printf("sections       %u\n", fi.n_sections);
-            dump_meta_summary(stdout, ix);
-            printf("meta           %d key%s\n", nmeta < 0 ? 0 : nmeta, nmeta == 1 ? "" : "s");
-            for (int i = 0; i < nmeta; i++) {
-                const char *k, *v;
-                if (pefa_index_meta_at(ix, i, &k, &v) == 0) printf("  %s=%s\n", k, v);
-            }
-            printf("\n");
-        }
-        dump_section_table(stdout, ix);
-        if (o->verify) {
-            if (vrc == 0) {
-                printf("verify: OK\n");
-            } else if (bad >= 0) {
-                pefa_section_info s;
-                char kind[64] = "?";
-                if (pefa_index_section_info(ix, (uint32_t)bad, &s) == 0) dump_kind(&s, kind, sizeof kind);
-                printf("verify: FAILED: %s [section %d %s]\n", verr, bad, kind);
-            } else {
-                printf("verify: FAILED: %s [header, directory or padding]\n", verr);
-            }
-        }
-    }
+    pefa_index_file_info(d.ix, &d.fi);
+    dump_uuid(d.fi.uuid, d.uuid);
+    d.nmeta = pefa_index_meta_count(d.ix);
+    if (d.nmeta < 0) snprintf(d.meta_err, sizeof d.meta_err, "%s", pefa_last_error_detail());
+    /* the container's bytes first, then what the sections mean */
+    if (o->verify && ((d.vrc = pefa_index_verify(d.ix, &d.bad)) != 0 || (d.vrc = pefa_verify(d.ix, &d.bad)) != 0))
+        snprintf(d.verr, sizeof d.verr, "%s", pefa_last_error_detail());
+    if (o->json) dump_json(&d, o);
+    else dump_human(&d, o);
     fflush(stdout);
-    if (nmeta < 0) {
-        dump_error(meta_err);
+    if (d.nmeta < 0) {
+        dump_error(d.meta_err);
         status = 1;
     }
-    if (vrc) status = 1;
-    pefa_index_close(ix);
+    if (d.vrc) status = 1;
+    pefa_index_close(d.ix);
     return status;
 }
 

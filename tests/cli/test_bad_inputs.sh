@@ -40,7 +40,7 @@ t pefa-build "zero rows" 1 "empty.npy" "${B[@]}" --passages empty.npy
 t pefa-build "truncated .npy" 1 "truncated" "${B[@]}" --passages truncated.npy
 t pefa-build "trailing bytes after .npy data" 1 "trailing.npy" "${B[@]}" --passages trailing.npy
 t pefa-build "NaN in passages" 1 "row 17" "${B[@]}" --passages nan.npy
-t pefa-build "Inf in training queries" 1 "row 5" "${B[@]}" --passages p.npy --queries inf_q.npy --query-ids qids.txt --qrels qrels.tsv
+t pefa-build "Inf in training queries" 1 "row 5" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries inf_q.npy --query-ids qids.txt --qrels qrels.tsv
 t pefa-build "query dimension differs" 1 "dimension 50 does not match" "${B[@]}" --passages p.npy --queries q50d.npy --qrels qrels.tsv
 t pefa-build "fewer ids than rows" 1 "299 ids" "${B[@]}" --passages p.npy --passage-ids pids_short.txt
 t pefa-build "duplicate passage id" 1 "duplicate" "${B[@]}" --passages p.npy --passage-ids pids_dup.txt

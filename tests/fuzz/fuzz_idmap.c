@@ -41,6 +41,7 @@ static void init(void)
     static char names[NP + NQ][16];
     static const char *pids[NP], *qids[NQ];
     pefa_index *ix;
+    const char *name;
     FILE *f;
     snprintf(g_dir, sizeof g_dir, "/tmp/pefa-fuzz-idmap-%d", (int)getpid());
     if (mkdir_p(g_dir)) abort();
@@ -62,8 +63,10 @@ static void init(void)
     in.query_ids = qids;
     p.no_graphs = 1;
     p.threads = 1;
-    if (pefa_build(g_index, &in, &p, NULL) || pefa_index_open(g_index, &ix)) abort();
-    snprintf(g_ids, sizeof g_ids, "%s/%s", g_dir, pefa_index_meta_get(ix, "idmap.file"));
+    if (pefa_build(g_index, &in, &p, NULL) || pefa_index_open(g_index, &ix) ||
+        pefa_index_meta_get(ix, "idmap.file", &name))
+        abort();
+    snprintf(g_ids, sizeof g_ids, "%s/%s", g_dir, name);
     pefa_index_close(ix);
     f = fopen(g_ids, "rb");
     if (!f) abort();
@@ -101,12 +104,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(img, 1, len, f);
     fclose(f);
     if (pefa_index_open(g_index, &ix)) abort();
-    if (pefa_idmap_open(ix, &im) == 0) {
+    if (pefa_idmap_open(ix, 0, &im) == 0) {
         char id[64];
         uint32_t row;
         if (!genuine) abort(); /* damaged bytes accepted: the binding failed */
         for (uint32_t r = 0; r < NP; r++) {
-            if (pefa_idmap_id(im, PEFA_IDS_PASSAGES, r, id, sizeof id) || pefa_idmap_row(im, PEFA_IDS_PASSAGES, id, &row) ||
+            if (pefa_idmap_id(im, PEFA_IDS_PASSAGES, r, id, sizeof id, NULL) || pefa_idmap_row(im, PEFA_IDS_PASSAGES, id, &row) ||
                 row != r)
                 abort();
         }

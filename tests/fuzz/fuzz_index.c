@@ -17,11 +17,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void queries(pefa_index *ix, const uint8_t *data, size_t size)
 {
-    pefa_model_info mi;
+    pefa_model_info mi = PEFA_MODEL_INFO_INIT;
     pefa_searcher *s;
     pefa_hit hits[8];
     pefa_contrib ct[8];
-    uint32_t n, nc;
+    uint32_t n, nc, rows[8];
     float *q;
     if (pefa_model_describe(ix, &mi) != 0 || mi.dim == 0) return;
     if (pefa_searcher_new(ix, &s) != 0) return;
@@ -31,7 +31,7 @@ static void queries(pefa_index *ix, const uint8_t *data, size_t size)
         return;
     }
     for (uint32_t i = 0; i < mi.dim; i++) q[i] = (float)((size ? data[(i * 31) % size] : 1) % 17) - 8.0f;
-    for (int mode = 0; mode < 3; mode++)
+    for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++)
         for (int exact = 0; exact < 2; exact++) {
             pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
             p.mode = mode;
@@ -40,9 +40,14 @@ static void queries(pefa_index *ix, const uint8_t *data, size_t size)
             p.knn = 4;
             p.topk_p = 20;
             p.exact = exact;
-            if (mode == PEFA_MODE_XS && exact) p.lambda = 0.3f; /* re-scoring with z */
-            if (pefa_search(s, q, &p, hits, &n) == 0 && mode == PEFA_MODE_XL)
-                for (uint32_t h = 0; h < n; h++) (void)pefa_explain(s, q, &p, hits[h].row, ct, 8, &nc);
+            if (mode == PEFA_MODE_XS && exact) { /* re-scoring with z */
+                p.lambda = 0.3f;
+                p.set = PEFA_SET_LAMBDA;
+            }
+            if (pefa_search(s, q, &p, hits, &n) == 0 && mode == PEFA_MODE_XL) {
+                for (uint32_t h = 0; h < n; h++) rows[h] = hits[h].row;
+                (void)pefa_explain(s, q, &p, rows, n, ct, 8, &nc);
+            }
         }
     free(q);
     pefa_searcher_free(s);
@@ -62,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pefa_index_open(path, &ix) == 0) {
         const char *k, *v;
         queries(ix, data, size);
-        (void)pefa_index_verify(ix, &bad);
+        if (pefa_index_verify(ix, &bad) == 0) (void)pefa_verify(ix, &bad);
         for (uint32_t i = 0; i < pefa_index_section_count(ix); i++) {
             const void *p;
             uint64_t len;

@@ -15,7 +15,7 @@ All embedding rows are L2-normalised first (a zero row stays zero).
   XL  : NN = the k train queries with largest <q, q_i> (ties: smaller row);
         w_i = <q, q_i> / k (v0, k = min(--knn, n_train)) or <q, q_i> (v1);
         s_j = sum_{i in NN} w_i Y_ij;
-        candidates = top topk_p passages by ERM (ties: smaller row) UNION passages in
+        candidates = top max(topk_p, k) passages by ERM (ties: smaller row) UNION passages in
         the neighbours' Y rows;
         exact      : score_j = lam <q, p_j> + (1 - lam) s_j for every candidate
         sparse-add : ERM part only for ERM candidates, kNN part only for kNN ones.
@@ -157,7 +157,7 @@ def run(args):
             for i, wi in zip(nn, w):
                 for j, v in Yrows[i].items():
                     knn[j] += float(wi) * v
-            erm_c = set(int(j) for j in topk_rows(erm, args.topk_p))
+            erm_c = set(int(j) for j in topk_rows(erm, max(args.topk_p, args.k)))
             cands = np.array(sorted(erm_c | set(knn)), dtype=np.int64)
             sc = np.empty(cands.shape[0], dtype=np.float64)
             for t, j in enumerate(cands):

@@ -54,10 +54,8 @@ static void build(float lambda, uint64_t seed)
     pefa_pair pairs[NQ];
     memset(&in, 0, sizeof in);
     for (uint32_t i = 0; i < NQ; i++) pairs[i] = (pefa_pair){i, (i * 37) % NP, 1};
-    in.passages = malloc(sizeof(float) * NP * DIM);
-    in.queries = malloc(sizeof(float) * NQ * DIM);
-    memcpy(in.passages, g_P, sizeof(float) * NP * DIM);
-    memcpy(in.queries, g_Q, sizeof(float) * NQ * DIM);
+    in.passages = g_P; /* read, never written */
+    in.queries = g_Q;
     in.n_passages = NP;
     in.n_queries = NQ;
     in.dim = DIM;
@@ -68,9 +66,8 @@ static void build(float lambda, uint64_t seed)
     p.threads = 2;
     p.lambda = lambda;
     p.seed = seed;
+    p.set = PEFA_SET_LAMBDA | PEFA_SET_SEED;
     if (pefa_build(g_path, &in, &p, NULL)) fail_msg("build: %s", pefa_last_error_detail());
-    free(in.passages);
-    free(in.queries);
 }
 
 /* answers of every mode for the NTEST queries */
@@ -81,12 +78,12 @@ static int answer_all(pefa_index *ix, pefa_hit out[3][NTEST][K])
     int rc = pefa_searcher_new(ix, &s);
     if (rc) return rc;
     memset(out, 0, sizeof(pefa_hit) * 3 * NTEST * K);
-    for (int mode = 0; mode < 3 && !rc; mode++)
+    for (int m = 0; m < 3 && !rc; m++)
         for (int q = 0; q < NTEST && !rc; q++) {
             pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
-            p.mode = mode;
+            p.mode = PEFA_MODE_ERM + m;
             p.k = K;
-            rc = pefa_search(s, g_Q + (size_t)q * 5 * DIM, &p, out[mode][q], &n);
+            rc = pefa_search(s, g_Q + (size_t)q * 5 * DIM, &p, out[m][q], &n);
         }
     pefa_searcher_free(s);
     return rc;

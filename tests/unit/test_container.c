@@ -154,9 +154,9 @@ static void test_no_sections(void **state)
     assert_int_equal(pefa_writer_commit(w), 0);
     assert_int_equal(pefa_index_open(f->path, &ix), 0);
     assert_int_equal(pefa_index_section_count(ix), 0);
-    assert_int_equal(pefa_index_find(ix, PEFA_KIND_META, 0), -1);
+    assert_int_equal(pefa_index_find(ix, PEFA_KIND_META, 0), PEFA_ERR_NOT_FOUND);
     assert_int_equal(pefa_index_meta_count(ix), 0);
-    assert_null(pefa_index_meta_get(ix, "x"));
+    assert_null(tu_meta(ix, "x"));
     assert_int_equal(pefa_index_verify(ix, NULL), 0);
     pefa_index_close(ix);
 }
@@ -190,7 +190,7 @@ static void test_many_sections(void **state)
         assert_int_equal(sz, 1 + i % 16);
         assert_memory_equal(p, buf, sz);
     }
-    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 1000 + N), -1);
+    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 1000 + N), PEFA_ERR_NOT_FOUND);
     assert_int_equal(pefa_index_verify(ix, NULL), 0);
     pefa_index_close(ix);
 }
@@ -274,12 +274,12 @@ static void test_meta_parse(void **state)
         assert_int_equal(write_meta(f->path, text, codec), 0);
         assert_int_equal(pefa_index_open(f->path, &ix), 0);
         assert_int_equal(pefa_index_meta_count(ix), 5);
-        assert_string_equal(pefa_index_meta_get(ix, "a"), "1");
-        assert_string_equal(pefa_index_meta_get(ix, "b.c-d_E9"), "x=y z");
-        assert_string_equal(pefa_index_meta_get(ix, "empty"), "");
-        assert_string_equal(pefa_index_meta_get(ix, key128), "long");
-        assert_string_equal(pefa_index_meta_get(ix, "utf8"), "\xc3\xa9t\xc3\xa9");
-        assert_null(pefa_index_meta_get(ix, "missing"));
+        assert_string_equal(tu_meta(ix, "a"), "1");
+        assert_string_equal(tu_meta(ix, "b.c-d_E9"), "x=y z");
+        assert_string_equal(tu_meta(ix, "empty"), "");
+        assert_string_equal(tu_meta(ix, key128), "long");
+        assert_string_equal(tu_meta(ix, "utf8"), "\xc3\xa9t\xc3\xa9");
+        assert_null(tu_meta(ix, "missing"));
         assert_int_equal(pefa_index_meta_at(ix, 1, &k, &v), 0);
         assert_string_equal(k, "b.c-d_E9");
         assert_string_equal(v, "x=y z");
@@ -307,7 +307,7 @@ static void test_meta_bad(void **state)
         /* META syntax is not an open-time check: open is O(sections) */
         assert_int_equal(pefa_index_open(f->path, &ix), 0);
         assert_int_equal(pefa_index_meta_count(ix), PEFA_ERR_CORRUPT);
-        assert_null(pefa_index_meta_get(ix, "a"));
+        assert_null(tu_meta(ix, "a"));
         assert_true(strstr(pefa_last_error_detail(), "META") != NULL);
         pefa_index_close(ix);
     }
@@ -458,7 +458,7 @@ static void test_atomic_replace(void **state)
     assert_int_equal(pefa_writer_add(w, &d, "gen=2\n", 6), 0);
     /* until commit the path still holds the old file, complete and valid */
     assert_int_equal(pefa_index_open(f->path, &ix), 0);
-    assert_string_equal(pefa_index_meta_get(ix, "gen"), "1");
+    assert_string_equal(tu_meta(ix, "gen"), "1");
     pefa_index_close(ix);
     assert_int_equal(pefa_writer_commit(w), 0);
     assert_int_equal(tu_count_matching(f->dir, ".tmp."), 0);
@@ -466,11 +466,11 @@ static void test_atomic_replace(void **state)
     assert_int_equal(pefa_index_open(f->path, &ix), 0);
     pefa_index_file_info(ix, &b);
     assert_memory_equal(b.uuid, uuid, 16);
-    assert_string_equal(pefa_index_meta_get(ix, "gen"), "2");
+    assert_string_equal(tu_meta(ix, "gen"), "2");
     assert_int_equal(pefa_index_verify(ix, NULL), 0);
     pefa_index_close(ix);
     /* an index opened before the replacement keeps reading the old file */
-    assert_string_equal(pefa_index_meta_get(old_ix, "gen"), "1");
+    assert_string_equal(tu_meta(old_ix, "gen"), "1");
     assert_int_equal(pefa_index_verify(old_ix, NULL), 0);
     pefa_index_close(old_ix);
 }
@@ -505,9 +505,9 @@ static void test_find_and_zero_copy(void **state)
     assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, 1), 1);
     assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, 2), 2);
     assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, 3), 3);
-    assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, 4), -1);
-    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 0), -1);
-    assert_int_equal(pefa_index_find(ix, 77, 0), -1);
+    assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, 4), PEFA_ERR_NOT_FOUND);
+    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 0), PEFA_ERR_NOT_FOUND);
+    assert_int_equal(pefa_index_find(ix, 77, 0), PEFA_ERR_NOT_FOUND);
 
     assert_int_equal(pefa_index_section_data(ix, 1, &d1, &n), 0);
     assert_int_equal(pefa_index_section_data(ix, 1, &d2, &n), 0);

@@ -114,7 +114,7 @@ static void test_sample_valid(void **state)
     assert_int_equal(pefa_index_section_count(ix), NSEC);
     assert_int_equal(pefa_index_verify(ix, &bad), 0);
     assert_int_equal(bad, -1);
-    assert_string_equal(pefa_index_meta_get(ix, "sample.dim"), "3");
+    assert_string_equal(tu_meta(ix, "sample.dim"), "3");
     pefa_index_close(ix);
     /* the writer put the directory last and the file ends with it [L1] */
     assert_int_equal(dir_off(f) + NSEC * PEFA_DIRENT_SIZE, f->len);
@@ -345,11 +345,11 @@ static void test_unknown_optional_ignored(void **state)
     assert_int_equal(pefa_index_section_count(ix), NSEC);
     assert_int_equal(pefa_index_section_info(ix, S_YROWS, &s), 0);
     assert_int_equal(s.kind, 99);
-    assert_int_equal(pefa_index_find(ix, 99, 0), -1);
-    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 0), -1);
+    assert_int_equal(pefa_index_find(ix, 99, 0), PEFA_ERR_NOT_FOUND);
+    assert_int_equal(pefa_index_find(ix, PEFA_KIND_Y_ROWS, 0), PEFA_ERR_NOT_FOUND);
     assert_int_equal(pefa_index_section_data(ix, S_YROWS, &p, &n), PEFA_ERR_VERSION);
     assert_int_equal(pefa_index_find(ix, PEFA_KIND_VECTORS, PEFA_TARGET_PASSAGES), S_PASSAGES);
-    assert_string_equal(pefa_index_meta_get(ix, "sample.rows"), "4");
+    assert_string_equal(tu_meta(ix, "sample.rows"), "4");
     assert_int_equal(pefa_index_verify(ix, NULL), 0); /* its checksum still holds */
     pefa_index_close(ix);
     free(b);

@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "dist.h"
-#include "graph_store.h"
-#include "hnsw.h"
+#include "kernels/dist.h"
+#include "pefa/graph_store.h"
+#include "hnsw/hnsw.h"
 #include "pefa.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -112,12 +112,12 @@ static void test_kernels_agree(void **state)
 {
     (void)state;
     static const size_t dims[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 100, 129, 300};
-    pefa_dot_fn f32 = pefa_dot_kernel(PEFA_ELEM_F32);
-    pefa_dot_fn f16 = pefa_dot_kernel(PEFA_ELEM_F16);
+    pefa_dot_fn f32 = pefa__dot_kernel(PEFA_TYPE_F32);
+    pefa_dot_fn f16 = pefa__dot_kernel(PEFA_TYPE_F16);
     assert_non_null(f32);
     assert_non_null(f16);
-    assert_null(pefa_dot_kernel(PEFA_ELEM_I8));
-    const char *name = pefa_dot_impl_name();
+    assert_null(pefa__dot_kernel(PEFA_TYPE_I8));
+    const char *name = pefa_kernel_name();
     assert_true(!strcmp(name, "avx512") || !strcmp(name, "avx2") || !strcmp(name, "scalar"));
     float *a = malloc(301 * sizeof *a), *b = malloc(301 * sizeof *b), *bh = malloc(301 * sizeof *bh);
     uint16_t *h = malloc(302 * sizeof *h);
@@ -155,14 +155,11 @@ static void test_kernels_agree(void **state)
     free(h);
 }
 
-/* Dispatched kernels vs the scalar path: the dispatch is chosen once per
- * process, so the scalar values come from a child forked (before any kernel
- * call) with PEFA_FORCE_SCALAR=1. */
+/* Dispatched kernels vs the scalar path, switched with pefa_kernel_select()
+ * (every set this CPU runs is compared with the scalar one). */
 static const size_t ref_dims[] = {1, 7, 100, 129};
 #define REF_REPS 8
 #define REF_N (2 * 4 * REF_REPS)
-static float scalar_ref[REF_N];
-static int have_scalar_ref;
 
 static void ref_inputs(size_t t, int rep, float *a, float *b, uint16_t *h)
 {
@@ -181,7 +178,7 @@ static void ref_values(float *out)
 {
     float a[129], b[129];
     uint16_t h[129];
-    pefa_dot_fn f32 = pefa_dot_kernel(PEFA_ELEM_F32), f16 = pefa_dot_kernel(PEFA_ELEM_F16);
+    pefa_dot_fn f32 = pefa__dot_kernel(PEFA_TYPE_F32), f16 = pefa__dot_kernel(PEFA_TYPE_F16);
     size_t o = 0;
     for (size_t t = 0; t < 4; t++)
         for (int rep = 0; rep < REF_REPS; rep++) {
@@ -191,53 +188,30 @@ static void ref_values(float *out)
         }
 }
 
-static void compute_scalar_ref(void)
-{
-    int fd[2];
-    if (pipe(fd) != 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        setenv("PEFA_FORCE_SCALAR", "1", 1);
-        float v[REF_N];
-        ref_values(v);
-        ssize_t w = write(fd[1], v, sizeof v);
-        _exit(w == (ssize_t)sizeof v && strcmp(pefa_dot_impl_name(), "scalar") == 0 ? 0 : 3);
-    }
-    close(fd[1]);
-    if (pid < 0) {
-        close(fd[0]);
-        return;
-    }
-    size_t got = 0;
-    while (got < sizeof scalar_ref) {
-        ssize_t r = read(fd[0], (char *)scalar_ref + got, sizeof scalar_ref - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    have_scalar_ref = got == sizeof scalar_ref && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 static void test_kernels_vs_scalar(void **state)
 {
     (void)state;
-    assert_true(have_scalar_ref);
-    float v[REF_N];
-    ref_values(v);
-    for (size_t i = 0; i < REF_N; i++)
-        assert_true(fabsf(v[i] - scalar_ref[i]) <= 1e-4f * fmaxf(1.0f, fabsf(scalar_ref[i])));
+    static const char *sets[] = {"avx2", "avx512"};
+    float ref[REF_N], v[REF_N];
+    assert_int_equal(pefa_kernel_select("scalar"), 0);
+    assert_string_equal(pefa_kernel_name(), "scalar");
+    ref_values(ref);
+    for (size_t k = 0; k < 2; k++) {
+        if (pefa_kernel_select(sets[k]) != 0) continue; /* this CPU lacks it */
+        assert_string_equal(pefa_kernel_name(), sets[k]);
+        ref_values(v);
+        for (size_t i = 0; i < REF_N; i++)
+            assert_true(fabsf(v[i] - ref[i]) <= 1e-4f * fmaxf(1.0f, fabsf(ref[i])));
+    }
+    assert_int_equal(pefa_kernel_select("nonsense"), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa_kernel_select("auto"), 0);
 }
 
 /* dispatched f32 kernel vs a double-precision reference on real GloVe rows */
 static void test_kernels_glove(void **state)
 {
     (void)state;
-    pefa_dot_fn f32 = pefa_dot_kernel(PEFA_ELEM_F32);
+    pefa_dot_fn f32 = pefa__dot_kernel(PEFA_TYPE_F32);
     size_t d = g_base.cols;
     for (size_t i = 0; i < 200; i++) {
         const float *q = g_queries.data + (i % g_queries.rows) * d;
@@ -318,18 +292,18 @@ static void test_f16(void **state)
 
 static double recall_vs_exact(const hnsw_view *v, const float *qs, size_t nq, uint32_t ef)
 {
-    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_scratch *s = pefa__hnsw_scratch_new();
     assert_non_null(s);
     uint32_t ids[K], eids[K];
     float sc[K], esc[K];
     size_t hits = 0;
     for (size_t i = 0; i < nq; i++) {
         const float *q = qs + i * v->dim;
-        int r = hnsw_search(v, q, K, ef, s, ids, sc);
+        int r = pefa__hnsw_search(v, q, K, ef, s, ids, sc);
         assert_int_equal(r, K);
         for (int j = 1; j < r; j++)
             assert_true(sc[j - 1] >= sc[j]);
-        int e = exact_search(v->vecs, v->n, v->dim, v->vec_stride, v->elem, q, K, s, eids, esc);
+        int e = pefa__exact_search(v->vecs, v->n, v->dim, v->vec_stride, v->elem, q, K, s, eids, esc);
         assert_int_equal(e, K);
         for (int a = 0; a < K; a++)
             for (int b = 0; b < K; b++)
@@ -338,7 +312,7 @@ static double recall_vs_exact(const hnsw_view *v, const float *qs, size_t nq, ui
                     break;
                 }
     }
-    hnsw_scratch_free(s);
+    pefa__hnsw_scratch_free(s);
     return (double)hits / (double)(nq * K);
 }
 
@@ -381,13 +355,13 @@ static void test_recall_glove(void **state)
     (void)state;
     hnsw_build_params p = {16, 100, 42, 2, NULL, NULL};
     hnsw_graph g;
-    assert_int_equal(hnsw_build(g_base.data, (uint32_t)g_base.rows, (uint32_t)g_base.cols,
-                                g_base.cols * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, (uint32_t)g_base.rows, (uint32_t)g_base.cols,
+                                g_base.cols * sizeof(float), PEFA_TYPE_F32, &p, &g), 0);
     check_layout(&g);
     double r = recall_vs_exact(&g.view, g_queries.data, g_queries.rows, 80);
     fprintf(stderr, "recall@10 (f32, M=16, efC=100, ef=80) = %.4f\n", r);
     assert_true(r >= 0.95);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
 }
 
 static void test_recall_glove_f16(void **state)
@@ -399,12 +373,12 @@ static void test_recall_glove_f16(void **state)
     pefa_f32_to_f16(g_base.data, h, n * d);
     hnsw_build_params p = {16, 100, 7, 2, NULL, NULL};
     hnsw_graph g;
-    assert_int_equal(hnsw_build(h, (uint32_t)n, (uint32_t)d, d * 2, PEFA_ELEM_F16, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(h, (uint32_t)n, (uint32_t)d, d * 2, PEFA_TYPE_F16, &p, &g), 0);
     check_layout(&g);
     double r = recall_vs_exact(&g.view, g_queries.data, g_queries.rows, 80);
     fprintf(stderr, "recall@10 (f16, M=16, efC=100, ef=80) = %.4f\n", r);
     assert_true(r >= 0.95);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
     free(h);
 }
 
@@ -422,12 +396,12 @@ static void test_recall_mips(void **state)
     }
     hnsw_build_params p = {16, 200, 3, 2, NULL, NULL};
     hnsw_graph g;
-    assert_int_equal(hnsw_build(x, (uint32_t)n, (uint32_t)d, d * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(x, (uint32_t)n, (uint32_t)d, d * sizeof(float), PEFA_TYPE_F32, &p, &g), 0);
     check_layout(&g);
     double r = recall_vs_exact(&g.view, g_queries.data, 100, 64);
     fprintf(stderr, "recall@10 (MIPS non-unit rows, ef=64) = %.4f\n", r);
     assert_true(r >= 0.90);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
     free(x);
 }
 
@@ -450,11 +424,11 @@ static void test_build_deterministic(void **state)
     hnsw_graph a, b;
     progress_calls = 0;
     progress_last = 0;
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &a), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &a), 0);
     assert_true(progress_calls >= 50 && progress_calls <= 200);
     assert_int_equal(progress_last, n);
     p.progress = NULL;
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &b), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &b), 0);
     assert_int_equal(a.view.entry, b.view.entry);
     assert_int_equal(a.view.max_level, b.view.max_level);
     assert_int_equal(a.view.n_upper, b.view.n_upper);
@@ -466,14 +440,14 @@ static void test_build_deterministic(void **state)
     /* levels depend only on the seed, not on threads */
     hnsw_graph c;
     p.threads = 2;
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &c), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &c), 0);
     assert_int_equal(c.view.n_upper, a.view.n_upper);
     assert_memory_equal(c.upper_ids, a.upper_ids, a.view.n_upper * sizeof(uint32_t));
     assert_memory_equal(c.upper_offs, a.upper_offs, (a.view.n_upper + 1) * sizeof(uint64_t));
     check_layout(&c);
-    hnsw_graph_free(&a);
-    hnsw_graph_free(&b);
-    hnsw_graph_free(&c);
+    pefa__hnsw_graph_free(&a);
+    pefa__hnsw_graph_free(&b);
+    pefa__hnsw_graph_free(&c);
 }
 
 /* ---- concurrent search -------------------------------------------------------- */
@@ -490,14 +464,14 @@ typedef struct {
 static void *search_thread(void *arg)
 {
     search_job *j = arg;
-    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_scratch *s = pefa__hnsw_scratch_new();
     j->rc = s ? 0 : -1;
     for (size_t i = 0; s && i < j->nq; i++) {
-        int r = hnsw_search(j->v, j->qs + i * j->v->dim, K, 40, s, j->ids + i * K, j->scores + i * K);
+        int r = pefa__hnsw_search(j->v, j->qs + i * j->v->dim, K, 40, s, j->ids + i * K, j->scores + i * K);
         if (r != K)
             j->rc = -1;
     }
-    hnsw_scratch_free(s);
+    pefa__hnsw_scratch_free(s);
     return NULL;
 }
 
@@ -520,7 +494,7 @@ static void test_save_map_roundtrip(void **state)
     hnsw_view mapped;
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/g.pefa", dir);
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &g), 0);
     assert_int_equal(pefa_writer_open(path, &w), 0);
     memset(&d_vec, 0, sizeof d_vec);
     d_vec.kind = PEFA_KIND_VECTORS;
@@ -530,13 +504,13 @@ static void test_save_map_roundtrip(void **state)
     d_vec.shape[0] = n;
     d_vec.shape[1] = d;
     assert_int_equal(pefa_writer_add(w, &d_vec, g_base.data, (size_t)n * d * sizeof(float)), 0);
-    assert_int_equal(graph_store_write(w, PEFA_TARGET_PASSAGES, &g, 60, 7), 0);
+    assert_int_equal(pefa__graph_store_write(w, PEFA_TARGET_PASSAGES, &g, 60, 7), 0);
     assert_int_equal(pefa_writer_commit(w), 0);
     assert_int_equal(pefa_index_open(path, &ix), 0);
     assert_int_equal(pefa_index_section_data(ix, (uint32_t)pefa_index_find(ix, PEFA_KIND_VECTORS, PEFA_TARGET_PASSAGES),
                                              &vecs, &len), 0);
     assert_true(vecs != (const void *)g_base.data); /* really the mapping */
-    assert_int_equal(graph_store_view(ix, PEFA_TARGET_PASSAGES, vecs, n, d, d * sizeof(float), PEFA_ELEM_F32, &mapped), 0);
+    assert_int_equal(pefa__graph_store_view(ix, PEFA_TARGET_PASSAGES, vecs, n, d, d * sizeof(float), PEFA_TYPE_F32, &mapped), 0);
     assert_int_equal(mapped.entry, g.view.entry);
     assert_int_equal(mapped.max_level, g.view.max_level);
     {
@@ -554,7 +528,7 @@ static void test_save_map_roundtrip(void **state)
         free(b.scores);
     }
     pefa_index_close(ix);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -566,7 +540,7 @@ static void test_threads_same_results(void **state)
     size_t nq = g_queries.rows;
     hnsw_build_params p = {12, 60, 5, 2, NULL, NULL};
     hnsw_graph g;
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &g), 0);
     uint32_t *ids1 = calloc(nq * K, sizeof *ids1);
     float *sc1 = calloc(nq * K, sizeof *sc1);
     assert_non_null(ids1);
@@ -594,7 +568,7 @@ static void test_threads_same_results(void **state)
     }
     free(ids1);
     free(sc1);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
 }
 
 /* ---- exact search and edge cases ------------------------------------------------ */
@@ -607,45 +581,45 @@ static void test_exact_ties_and_args(void **state)
     float q[2] = {1, 0};
     uint32_t ids[6];
     float sc[6];
-    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_scratch *s = pefa__hnsw_scratch_new();
     assert_non_null(s);
-    int r = exact_search(rows, 6, 2, 2 * sizeof(float), PEFA_ELEM_F32, q, 4, s, ids, sc);
+    int r = pefa__exact_search(rows, 6, 2, 2 * sizeof(float), PEFA_TYPE_F32, q, 4, s, ids, sc);
     assert_int_equal(r, 4);
     assert_int_equal(ids[0], 3);
     assert_int_equal(ids[1], 0);
     assert_int_equal(ids[2], 2);
     assert_int_equal(ids[3], 4);
-    r = exact_search(rows, 6, 2, 2 * sizeof(float), PEFA_ELEM_F32, q, 100, s, ids, sc);
+    r = pefa__exact_search(rows, 6, 2, 2 * sizeof(float), PEFA_TYPE_F32, q, 100, s, ids, sc);
     assert_int_equal(r, 6);
     assert_int_equal(ids[4], 1);
     assert_int_equal(ids[5], 5);
-    assert_int_equal(exact_search(rows, 6, 2, 4, PEFA_ELEM_F32, q, 4, s, ids, sc), HNSW_ERR_INVALID);
-    assert_int_equal(exact_search(rows, 6, 2, 8, PEFA_ELEM_I8, q, 4, s, ids, sc), HNSW_ERR_INVALID);
-    assert_int_equal(exact_search(rows, 6, 2, 8, PEFA_ELEM_F32, q, 0, s, ids, sc), 0);
+    assert_int_equal(pefa__exact_search(rows, 6, 2, 4, PEFA_TYPE_F32, q, 4, s, ids, sc), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa__exact_search(rows, 6, 2, 8, PEFA_TYPE_I8, q, 4, s, ids, sc), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa__exact_search(rows, 6, 2, 8, PEFA_TYPE_F32, q, 0, s, ids, sc), 0);
 
     /* tiny graphs: n = 0, 1, 2 */
     hnsw_graph g;
     hnsw_build_params p = {4, 10, 1, 1, NULL, NULL};
-    assert_int_equal(hnsw_build(rows, 0, 2, 8, PEFA_ELEM_F32, &p, &g), 0);
-    assert_int_equal(hnsw_search(&g.view, q, 3, 10, s, ids, sc), 0);
-    hnsw_graph_free(&g);
-    assert_int_equal(hnsw_build(rows, 1, 2, 8, PEFA_ELEM_F32, &p, &g), 0);
-    assert_int_equal(hnsw_search(&g.view, q, 3, 10, s, ids, sc), 1);
+    assert_int_equal(pefa__hnsw_build(rows, 0, 2, 8, PEFA_TYPE_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_search(&g.view, q, 3, 10, s, ids, sc), 0);
+    pefa__hnsw_graph_free(&g);
+    assert_int_equal(pefa__hnsw_build(rows, 1, 2, 8, PEFA_TYPE_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_search(&g.view, q, 3, 10, s, ids, sc), 1);
     assert_int_equal(ids[0], 0);
-    hnsw_graph_free(&g);
-    assert_int_equal(hnsw_build(rows, 6, 2, 8, PEFA_ELEM_F32, &p, &g), 0);
-    assert_int_equal(hnsw_search(&g.view, q, 10, 1, s, ids, sc), 6);
+    pefa__hnsw_graph_free(&g);
+    assert_int_equal(pefa__hnsw_build(rows, 6, 2, 8, PEFA_TYPE_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_search(&g.view, q, 10, 1, s, ids, sc), 6);
     assert_true(sc[0] == 2.0f);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
     /* invalid arguments */
     hnsw_build_params bad = {1, 10, 1, 1, NULL, NULL};
-    assert_int_equal(hnsw_build(rows, 6, 2, 8, PEFA_ELEM_F32, &bad, &g), HNSW_ERR_INVALID);
-    assert_int_equal(hnsw_build(rows, 6, 2, 4, PEFA_ELEM_F32, &p, &g), HNSW_ERR_INVALID);
-    assert_int_equal(hnsw_build(NULL, 6, 2, 8, PEFA_ELEM_F32, &p, &g), HNSW_ERR_INVALID);
-    assert_int_equal(hnsw_build(rows, 6, 2, 8, PEFA_ELEM_U32, &p, &g), HNSW_ERR_INVALID);
+    assert_int_equal(pefa__hnsw_build(rows, 6, 2, 8, PEFA_TYPE_F32, &bad, &g), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa__hnsw_build(rows, 6, 2, 4, PEFA_TYPE_F32, &p, &g), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa__hnsw_build(NULL, 6, 2, 8, PEFA_TYPE_F32, &p, &g), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa__hnsw_build(rows, 6, 2, 8, PEFA_TYPE_U32, &p, &g), PEFA_ERR_INVALID_ARG);
     assert_null(g.l0);
-    assert_int_equal(hnsw_search(NULL, q, 3, 10, s, ids, sc), HNSW_ERR_INVALID);
-    hnsw_scratch_free(s);
+    assert_int_equal(pefa__hnsw_search(NULL, q, 3, 10, s, ids, sc), PEFA_ERR_INVALID_ARG);
+    pefa__hnsw_scratch_free(s);
 }
 
 /* ---- damaged graphs --------------------------------------------------------------- */
@@ -656,7 +630,7 @@ static void test_damaged_graph(void **state)
     uint32_t n = 800, d = (uint32_t)g_base.cols;
     hnsw_build_params p = {8, 40, 9, 1, NULL, NULL};
     hnsw_graph g;
-    assert_int_equal(hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_ELEM_F32, &p, &g), 0);
+    assert_int_equal(pefa__hnsw_build(g_base.data, n, d, d * sizeof(float), PEFA_TYPE_F32, &p, &g), 0);
     size_t l0_len = (size_t)n * (g.view.M0 + 1);
     uint32_t *l0 = malloc(l0_len * sizeof *l0);
     uint32_t *uids = malloc((g.view.n_upper + 1) * sizeof *uids);
@@ -666,7 +640,7 @@ static void test_damaged_graph(void **state)
     assert_non_null(uids);
     assert_non_null(uoffs);
     assert_non_null(uadj);
-    hnsw_scratch *s = hnsw_scratch_new();
+    hnsw_scratch *s = pefa__hnsw_scratch_new();
     assert_non_null(s);
     uint32_t ids[K];
     float sc[K];
@@ -711,18 +685,18 @@ static void test_damaged_graph(void **state)
         if (round % 7 == 0)
             v.max_level = (uint32_t)rnd();      /* absurd level */
         for (size_t qi = 0; qi < 20; qi++) {
-            int r = hnsw_search(&v, g_queries.data + qi * d, K, 32, s, ids, sc);
+            int r = pefa__hnsw_search(&v, g_queries.data + qi * d, K, 32, s, ids, sc);
             assert_true(r >= 1 && r <= K);
             for (int j = 0; j < r; j++)
                 assert_true(ids[j] < n);
         }
     }
-    hnsw_scratch_free(s);
+    pefa__hnsw_scratch_free(s);
     free(l0);
     free(uids);
     free(uoffs);
     free(uadj);
-    hnsw_graph_free(&g);
+    pefa__hnsw_graph_free(&g);
 }
 
 int main(void)
@@ -743,8 +717,7 @@ int main(void)
         cmocka_unit_test(test_save_map_roundtrip),
         cmocka_unit_test(test_damaged_graph),
     };
-    compute_scalar_ref(); /* before the first kernel call in this process */
-    fprintf(stderr, "dot kernel: %s\n", pefa_dot_impl_name());
+    fprintf(stderr, "dot kernel: %s\n", pefa_kernel_name());
     int fails = cmocka_run_group_tests_name("hnsw_basic", basic, NULL, NULL);
     fails += cmocka_run_group_tests_name("hnsw_glove", glove, load_glove, free_glove);
     return fails ? 1 : 0;

@@ -7,7 +7,7 @@
  *
  * Each lie is applied twice: (a) re-sealed (the section, directory and header
  * checksums recomputed) so that only verify's structural checks can catch it:
- * pefa_index_verify must return CORRUPT; (b) not re-sealed, and queried on
+ * pefa_index_verify + pefa_verify must return CORRUPT; (b) not re-sealed, and queried on
  * the fast path (open does not read section data): every mode must return
  * (an answer or an error), inside the mapping (ASan watches) and in bounded
  * time.
@@ -23,7 +23,8 @@
 #include <cmocka.h>
 #include <xxhash.h>
 
-#include "format.h"
+#include "container/format.h"
+#include "pefa/graph_store.h"
 #include "pefa.h"
 #include "util/input.h"
 
@@ -97,7 +98,7 @@ static void run_queries(const char *path, int *answered)
     *answered = 0;
     if (pefa_index_open(path, &ix)) return;
     if (pefa_searcher_new(ix, &s) == 0) {
-        for (int mode = 0; mode < 3; mode++)
+        for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++)
             for (int exact = 0; exact < 2; exact++)
                 for (int q = 0; q < 10; q++) {
                     pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
@@ -107,7 +108,11 @@ static void run_queries(const char *path, int *answered)
                     if (pefa_search(s, g_Q + q * DIM, &p, hits, &n) == 0) {
                         (*answered)++;
                         for (uint32_t h = 0; h < n; h++) assert_true(hits[h].row < NP);
-                        if (mode == PEFA_MODE_XL && n) (void)pefa_explain(s, g_Q + q * DIM, &p, hits[0].row, ct, 8, &nc);
+                        if (mode == PEFA_MODE_XL && n) {
+                            uint32_t rows[20];
+                            for (uint32_t h = 0; h < n; h++) rows[h] = hits[h].row;
+                            (void)pefa_explain(s, g_Q + q * DIM, &p, rows, n, ct, 8, &nc);
+                        }
                     }
                 }
         pefa_searcher_free(s);
@@ -130,6 +135,7 @@ static void check_lie(const char *what, lie_fn lie, uint32_t kind, uint32_t targ
     rc = pefa_index_open(g_bad, &ix);
     if (rc == 0) {
         rc = pefa_index_verify(ix, &bad);
+        if (rc == 0) rc = pefa_verify(ix, &bad);
         pefa_index_close(ix);
     }
     if (rc != PEFA_ERR_CORRUPT) fail_msg("%s: verify returned %d (%s), expected CORRUPT", what, rc, pefa_last_error_detail());
@@ -279,19 +285,19 @@ static int setup(void **state)
     assert_non_null(mkdtemp(g_dir));
     snprintf(g_good, sizeof g_good, "%s/good.pefa", g_dir);
     snprintf(g_bad, sizeof g_bad, "%s/bad.pefa", g_dir);
+    float *P = malloc(sizeof(float) * NP * DIM);
     memset(&in, 0, sizeof in);
-    in.passages = malloc(sizeof(float) * NP * DIM);
-    in.queries = malloc(sizeof(float) * NQ * DIM);
     g_Q = malloc(sizeof(float) * NQ * DIM);
     snprintf(path, sizeof path, "%s/glove-5k-base.npy", PEFA_TEST_DATA);
     assert_int_equal(tin_matrix_open(path, &m, err, sizeof err), 0);
-    for (uint32_t i = 0; i < NP; i++) assert_int_equal(tin_matrix_row(&m, i, in.passages + i * DIM, path, err, sizeof err), 0);
+    for (uint32_t i = 0; i < NP; i++) assert_int_equal(tin_matrix_row(&m, i, P + i * DIM, path, err, sizeof err), 0);
     tin_matrix_close(&m);
     snprintf(path, sizeof path, "%s/glove-5k-queries.npy", PEFA_TEST_DATA);
     assert_int_equal(tin_matrix_open(path, &m, err, sizeof err), 0);
-    for (uint32_t i = 0; i < NQ; i++) assert_int_equal(tin_matrix_row(&m, i, in.queries + i * DIM, path, err, sizeof err), 0);
+    for (uint32_t i = 0; i < NQ; i++) assert_int_equal(tin_matrix_row(&m, i, g_Q + i * DIM, path, err, sizeof err), 0);
     tin_matrix_close(&m);
-    memcpy(g_Q, in.queries, sizeof(float) * NQ * DIM);
+    in.passages = P;
+    in.queries = g_Q;
     for (uint32_t i = 0; i < NQ; i++) {
         pairs[2 * i] = (pefa_pair){i, (i * 13) % NP, 1};
         pairs[2 * i + 1] = (pefa_pair){i, (i * 29 + 5) % NP, 3};
@@ -305,8 +311,7 @@ static int setup(void **state)
     p.ef_construction = 40;
     p.threads = 1;
     assert_int_equal(pefa_build(g_good, &in, &p, NULL), 0);
-    free(in.passages);
-    free(in.queries);
+    free(P);
     g_img = slurp(g_good, &g_len);
     return 0;
 }

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dist.h"
+#include "kernels/dist.h"
 #include "util/input.h"
 
 #define ERRLEN 512
@@ -93,7 +93,7 @@ static void npy_f32_valid(void **st)
     assert_int_equal(parse_blob(b, &m, err), 0);
     assert_int_equal(m.rows, 3);
     assert_int_equal(m.dim, 4);
-    assert_int_equal(m.elem, PEFA_ELEM_F32);
+    assert_int_equal(m.elem, PEFA_TYPE_F32);
     assert_int_equal(m.row_stride, 16);
     assert_ptr_equal(m.data, b.p + 128);
     assert_null(m.map);
@@ -119,7 +119,7 @@ static void npy_f16_valid(void **st)
     assert_int_equal(parse_blob(b, &m, err), 0);
     assert_int_equal(m.rows, 2);
     assert_int_equal(m.dim, 4);
-    assert_int_equal(m.elem, PEFA_ELEM_F16);
+    assert_int_equal(m.elem, PEFA_TYPE_F16);
     assert_int_equal(m.row_stride, 8);
     for (uint64_t i = 0; i < 2; i++) {
         assert_int_equal(tin_matrix_row(&m, i, row, NULL, err, ERRLEN), 0);
@@ -376,7 +376,7 @@ static void fvecs_good_and_bad(void **st)
     assert_int_equal(tin_matrix_parse(b.p, b.n, "b.fvecs", &m, err, ERRLEN), 0);
     assert_int_equal(m.rows, 3);
     assert_int_equal(m.dim, 4);
-    assert_int_equal(m.elem, PEFA_ELEM_F32);
+    assert_int_equal(m.elem, PEFA_TYPE_F32);
     assert_int_equal(m.row_stride, 20);
     for (uint64_t i = 0; i < 3; i++) {
         assert_int_equal(tin_matrix_row(&m, i, row, "b.fvecs", err, ERRLEN), 0);

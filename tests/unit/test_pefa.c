@@ -18,7 +18,7 @@
 
 #include "pefa.h"
 #include "util/input.h"
-#include "ycsr.h"
+#include "pefa/ycsr.h"
 
 #define NP 5000
 #define NQ 200
@@ -70,10 +70,8 @@ static void build(const char *path, uint8_t vtype, uint8_t ycodec, int with_ids)
     static char idbuf[NP + NQ][16];
     static const char *pids[NP], *qids[NQ];
     memset(&in, 0, sizeof in);
-    in.passages = malloc(sizeof(float) * NP * DIM);
-    in.queries = malloc(sizeof(float) * NQ * DIM);
-    memcpy(in.passages, g_P, sizeof(float) * NP * DIM);
-    memcpy(in.queries, g_Q, sizeof(float) * NQ * DIM);
+    in.passages = g_P; /* read, never written */
+    in.queries = g_Q;
     in.n_passages = NP;
     in.n_queries = NQ;
     in.dim = DIM;
@@ -89,12 +87,12 @@ static void build(const char *path, uint8_t vtype, uint8_t ycodec, int with_ids)
     p.ef_construction = 100;
     p.threads = 1; /* one thread: the same graph every run, so recall figures are fixed */
     p.lambda = 0.5f;
+    p.set = PEFA_SET_LAMBDA;
     p.vector_type = vtype;
     p.y_codec = ycodec;
+    st.size = sizeof st;
     if (pefa_build(path, &in, &p, &st) != 0) fail_msg("build: %s", pefa_last_error_detail());
     assert_int_equal(st.nnz, NQ * 3 - 1); /* one duplicate pair merged, see setup */
-    free(in.passages);
-    free(in.queries);
 }
 
 static int setup(void **state)
@@ -215,7 +213,10 @@ static void check_exact_mode(pefa_searcher *s, int mode, float lam, uint32_t knn
     p.mode = mode;
     p.k = 50;
     p.exact = 1;
-    p.lambda = lam;
+    if (lam >= 0) {
+        p.lambda = lam;
+        p.set = PEFA_SET_LAMBDA;
+    }
     p.knn = knn;
     for (int qi = 0; qi < 20; qi++) {
         const float *q = g_Q + (qi * 7) * DIM;
@@ -279,7 +280,7 @@ static void test_ann_fidelity(void **state)
     pefa_index *ix;
     (void)state;
     assert_int_equal(pefa_index_open(g_path, &ix), 0);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++) {
         double r = recall_vs_exact(ix, mode, 100, 300);
         print_message("mode %d: recall@100 of HNSW (default ef) against exact = %.4f\n", mode, r);
         /* GloVe with the test's cheap graphs (M 16, efC 100) is harder than
@@ -324,7 +325,7 @@ static void test_threads_identical(void **state)
     pthread_t tid[4];
     (void)state;
     assert_int_equal(pefa_index_open(g_path, &ix), 0);
-    for (int mode = 0; mode < 3; mode++) {
+    for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++) {
         one.ix = ix;
         one.mode = mode;
         run_all(&one);
@@ -363,7 +364,10 @@ static void test_f16_and_zstd(void **state)
     assert_int_equal(pefa_index_open(p16, &b), 0);
     assert_int_equal(pefa_index_open(pz, &c), 0);
     assert_int_equal(pefa_index_verify(b, &bad), 0);
+    assert_int_equal(pefa_verify(b, &bad), 0);
     assert_int_equal(pefa_index_verify(c, &bad), 0);
+    assert_int_equal(pefa_verify(c, &bad), 0);
+    mi.size = sizeof mi;
     assert_int_equal(pefa_model_describe(b, &mi), 0);
     assert_int_equal(mi.vector_type, PEFA_TYPE_F16);
     assert_int_equal(pefa_searcher_new(a, &sa), 0);
@@ -397,68 +401,91 @@ static void test_explain_and_ids(void **state)
     pefa_idmap *im;
     pefa_hit hits[10];
     pefa_contrib ct[64];
-    uint32_t n, nc, row;
+    uint32_t n, nc, n2, row, rows[10];
+    size_t len;
     char id[64];
     int bad;
     pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
     (void)state;
     assert_int_equal(pefa_index_open(g_path, &ix), 0);
     assert_int_equal(pefa_index_verify(ix, &bad), 0);
+    assert_int_equal(pefa_verify(ix, &bad), 0);
     assert_int_equal(pefa_searcher_new(ix, &s), 0);
     p.mode = PEFA_MODE_XL;
     p.lambda = 0.3f;
+    p.set = PEFA_SET_LAMBDA;
     p.knn = 8;
     p.exact = 1;
     assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), 0);
-    for (uint32_t r = 0; r < n; r++) {
+    /* one call explains every hit: groups in the order asked, each summing
+     * with the ERM part to the hit's score */
+    for (uint32_t r = 0; r < n; r++) rows[r] = hits[r].row;
+    assert_int_equal(pefa_explain(s, g_Q, &p, rows, n, ct, 64, &nc), 0);
+    assert_true(nc <= 64);
+    for (uint32_t r = 0, e = 0; r < n; r++) {
         float sum = 0, erm = dot(g_Q, g_P + hits[r].row * DIM);
-        assert_int_equal(pefa_explain(s, g_Q, &p, hits[r].row, ct, 64, &nc), 0);
-        for (uint32_t i = 0; i < nc; i++) sum += ct[i].contribution;
+        for (; e < nc && ct[e].passage_row == hits[r].row; e++) sum += ct[e].contribution;
         assert_float_equal(hits[r].score, 0.3f * erm + sum, 1e-5);
     }
+    /* a buffer too small: the count says how many there are */
+    assert_int_equal(pefa_explain(s, g_Q, &p, rows, n, ct, 1, &n2), 0);
+    assert_int_equal(n2, nc);
     /* query 0 is its own nearest neighbour; Y[0, g_pairs[1].p] = 2 + 3 */
-    assert_int_equal(pefa_explain(s, g_Q, &p, g_pairs[1].p, ct, 64, &nc), 0);
+    assert_int_equal(pefa_explain(s, g_Q, &p, &g_pairs[1].p, 1, ct, 64, &nc), 0);
     assert_true(nc >= 1);
     assert_int_equal(ct[0].query_row, 0);
+    assert_int_equal(ct[0].passage_row, g_pairs[1].p);
     assert_float_equal(ct[0].y, 5.0f, 0);
+    rows[0] = NP;
+    assert_int_equal(pefa_explain(s, g_Q, &p, rows, 1, ct, 64, &nc), PEFA_ERR_INVALID_ARG);
+    p.mode = PEFA_MODE_ERM;
+    assert_int_equal(pefa_explain(s, g_Q, &p, rows, 0, ct, 64, &nc), PEFA_ERR_INVALID_ARG);
     /* ids */
-    assert_int_equal(pefa_idmap_open(ix, &im), 0);
-    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, 4321, id, sizeof id), 0);
+    assert_int_equal(pefa_idmap_open(ix, 0, &im), 0);
+    assert_int_equal(pefa_idmap_count(im, PEFA_IDS_PASSAGES), NP);
+    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, 4321, id, sizeof id, &len), 0);
     assert_string_equal(id, "doc-4321");
-    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_QUERIES, 7, id, sizeof id), 0);
+    assert_int_equal(len, 8);
+    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_QUERIES, 7, id, sizeof id, NULL), 0);
     assert_string_equal(id, "q-7");
     assert_int_equal(pefa_idmap_row(im, PEFA_IDS_PASSAGES, "doc-17", &row), 0);
     assert_int_equal(row, 17);
     assert_int_equal(pefa_idmap_row(im, PEFA_IDS_PASSAGES, "doc-99999", &row), PEFA_ERR_NOT_FOUND);
-    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, NP, id, sizeof id), PEFA_ERR_NOT_FOUND);
-    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, 1, id, 3), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, NP, id, sizeof id, NULL), PEFA_ERR_NOT_FOUND);
+    assert_int_equal(pefa_idmap_id(im, PEFA_IDS_PASSAGES, 1, id, 3, &len), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(len, 5); /* "doc-1" needs 6 bytes with its NUL */
     pefa_idmap_close(im);
     pefa_searcher_free(s);
     pefa_index_close(ix);
 }
 
-static void test_rebuild_replaces_idmap(void **state)
+/* a rebuild never removes an id map: a copy of the replaced index still needs it */
+static void test_rebuild_keeps_old_idmaps(void **state)
 {
-    char path[320], cmd[400];
+    char path[320], copy[320], cmd[800];
     pefa_index *ix;
     pefa_idmap *im;
     FILE *f;
     int n = 0;
     (void)state;
     snprintf(path, sizeof path, "%s/re.pefa", g_dir);
+    snprintf(copy, sizeof copy, "%s/re.pefa.copy", g_dir);
     build(path, PEFA_TYPE_F32, PEFA_CODEC_RAW, 1);
+    snprintf(cmd, sizeof cmd, "cp %s %s", path, copy);
+    assert_int_equal(system(cmd), 0);
     build(path, PEFA_TYPE_F32, PEFA_CODEC_RAW, 1);
-    /* exactly one id map beside it, the one the index names */
     snprintf(cmd, sizeof cmd, "ls %s/re.pefa.*.ids | wc -l", g_dir);
     f = popen(cmd, "r");
     assert_non_null(f);
     assert_int_equal(fscanf(f, "%d", &n), 1);
     pclose(f);
-    assert_int_equal(n, 1);
-    assert_int_equal(pefa_index_open(path, &ix), 0);
-    assert_int_equal(pefa_idmap_open(ix, &im), 0);
-    pefa_idmap_close(im);
-    pefa_index_close(ix);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < 2; i++) { /* the new index and the copy of the old one */
+        assert_int_equal(pefa_index_open(i ? copy : path, &ix), 0);
+        assert_int_equal(pefa_idmap_open(ix, 0, &im), 0);
+        pefa_idmap_close(im);
+        pefa_index_close(ix);
+    }
 }
 
 static void test_bad_arguments(void **state)
@@ -476,9 +503,15 @@ static void test_bad_arguments(void **state)
     memcpy(q, g_Q, sizeof q);
     q[5] = NAN;
     assert_int_equal(pefa_search(s, q, &p, hits, &n), PEFA_ERR_INVALID_ARG);
-    p.k = 0;
+    p.k = PEFA_MAX_K + 1;
     assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), PEFA_ERR_INVALID_ARG);
-    p.k = 10;
+    p.k = 0; /* 0: the default, 10 */
+    assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), 0);
+    assert_int_equal(n, PEFA_DEFAULT_K);
+    p.lambda = 1.5f;
+    p.set = PEFA_SET_LAMBDA;
+    assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), PEFA_ERR_INVALID_ARG);
+    p.set = 0;
     p.mode = 7;
     assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), PEFA_ERR_INVALID_ARG);
     /* zero query: every score 0, still k hits */
@@ -492,10 +525,11 @@ static void test_bad_arguments(void **state)
     pefa_index_close(ix);
     /* build: pair out of range, NaN row */
     memset(&in, 0, sizeof in);
-    in.passages = malloc(sizeof(float) * 4 * DIM);
-    in.queries = malloc(sizeof(float) * 2 * DIM);
-    memcpy(in.passages, g_P, sizeof(float) * 4 * DIM);
-    memcpy(in.queries, g_Q, sizeof(float) * 2 * DIM);
+    float *P4 = malloc(sizeof(float) * 4 * DIM), *Q2 = malloc(sizeof(float) * 2 * DIM);
+    memcpy(P4, g_P, sizeof(float) * 4 * DIM);
+    memcpy(Q2, g_Q, sizeof(float) * 2 * DIM);
+    in.passages = P4;
+    in.queries = Q2;
     in.n_passages = 4;
     in.n_queries = 2;
     in.dim = DIM;
@@ -509,13 +543,13 @@ static void test_bad_arguments(void **state)
         assert_non_null(strstr(pefa_last_error_detail(), "passage row 9"));
         assert_int_equal(access(path, F_OK), -1);
         bad_pair.p = 1;
-        in.passages[2 * DIM + 3] = INFINITY;
+        P4[2 * DIM + 3] = INFINITY;
         assert_int_equal(pefa_build(path, &in, NULL, NULL), PEFA_ERR_BAD_INPUT);
         assert_non_null(strstr(pefa_last_error_detail(), "row 2 column 3"));
         assert_int_equal(access(path, F_OK), -1);
     }
-    free(in.passages);
-    free(in.queries);
+    free(P4);
+    free(Q2);
 }
 
 /* ---- the Y row codec ------------------------------------------------------ */
@@ -537,11 +571,11 @@ static void test_ycsr_roundtrip_and_damage(void **state)
     pairs[n++] = (pefa_pair){2, 5, 0.25f};
     pairs[n++] = (pefa_pair){2, 1, -1.5f};
     pairs[n++] = (pefa_pair){4, 999999, 1};
-    assert_int_equal(ycsr_from_pairs(pairs, (uint64_t)n, 5, 1000000, &y), 0);
+    assert_int_equal(pefa__ycsr_from_pairs(pairs, (uint64_t)n, 5, 1000000, &y), 0);
     assert_int_equal(y.nnz, (uint64_t)n - 1);
-    assert_int_equal(ycsr_encode(&y, &rp, &rows, &len), 0);
+    assert_int_equal(pefa__ycsr_encode(&y, &rp, &rows, &len), 0);
     for (uint32_t i = 0; i < 5; i++) {
-        int64_t k = ycsr_decode_row(rp, 5, rows, len, 1000000, i, cols, vals, 64);
+        int64_t k = pefa__ycsr_decode_row(rp, 5, rows, len, 1000000, i, cols, vals, 64);
         assert_int_equal(k, (int64_t)(y.rowptr[i + 1] - y.rowptr[i]));
         for (int64_t j = 0; j < k; j++) {
             assert_int_equal(cols[j], y.cols[y.rowptr[i] + (uint64_t)j]);
@@ -557,7 +591,7 @@ static void test_ycsr_roundtrip_and_damage(void **state)
             memcpy(copy, rows, len);
             copy[b] = (uint8_t)v;
             for (uint32_t i = 0; i < 5; i++) {
-                int64_t k = ycsr_decode_row(rp, 5, copy, len, 1000000, i, cols, vals, 64);
+                int64_t k = pefa__ycsr_decode_row(rp, 5, copy, len, 1000000, i, cols, vals, 64);
                 for (int64_t j = 0; j < k && j < 64; j++) assert_true(cols[j] < 1000000);
             }
             free(copy);
@@ -566,7 +600,7 @@ static void test_ycsr_roundtrip_and_damage(void **state)
         uint8_t *copy = malloc(cut ? cut : 1);
         memcpy(copy, rows, cut);
         for (uint32_t i = 0; i < 5; i++) {
-            int64_t k = ycsr_decode_row(rp, 5, copy, cut, 1000000, i, cols, vals, 64);
+            int64_t k = pefa__ycsr_decode_row(rp, 5, copy, cut, 1000000, i, cols, vals, 64);
             if (rp[i + 1] > cut) assert_true(k < 0);
         }
         free(copy);
@@ -576,13 +610,13 @@ static void test_ycsr_roundtrip_and_damage(void **state)
         uint64_t bad[6];
         memcpy(bad, rp, sizeof bad);
         bad[2] = bad[1] - 1;
-        assert_true(ycsr_decode_row(bad, 5, rows, len, 1000000, 1, cols, vals, 64) < 0);
+        assert_true(pefa__ycsr_decode_row(bad, 5, rows, len, 1000000, 1, cols, vals, 64) < 0);
         bad[2] = len + 100;
-        assert_true(ycsr_decode_row(bad, 5, rows, len, 1000000, 2, cols, vals, 64) < 0);
+        assert_true(pefa__ycsr_decode_row(bad, 5, rows, len, 1000000, 2, cols, vals, 64) < 0);
     }
     free(rp);
     free(rows);
-    ycsr_free(&y);
+    pefa__ycsr_free(&y);
 }
 
 int main(void)
@@ -590,7 +624,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_matches_reference), cmocka_unit_test(test_ann_fidelity),
         cmocka_unit_test(test_threads_identical),       cmocka_unit_test(test_f16_and_zstd),
-        cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_replaces_idmap),
+        cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_keeps_old_idmaps),
         cmocka_unit_test(test_bad_arguments),           cmocka_unit_test(test_ycsr_roundtrip_and_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

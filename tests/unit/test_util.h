@@ -18,7 +18,7 @@
 
 #include <xxhash.h>
 
-#include "format.h"
+#include "container/format.h"
 #include "pefa.h"
 
 #if defined(__GNUC__)
@@ -26,6 +26,13 @@
 #else
 #define TU_UNUSED
 #endif
+
+/* META value of key, or NULL (absent or META bad) */
+static TU_UNUSED const char *tu_meta(pefa_index *ix, const char *key)
+{
+    const char *v;
+    return pefa_index_meta_get(ix, key, &v) == 0 ? v : NULL;
+}
 
 /* a fresh directory under $TMPDIR (or /tmp); caller frees and removes it */
 static TU_UNUSED char *tu_mkdtemp(void)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pefa.h"
 #include "util/cli.h"
 
 const char *cli_prog = "pefa";
@@ -32,6 +33,11 @@ void cli_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
     exit(CLI_EXIT_USAGE);
+}
+
+void cli_version(void)
+{
+    printf("%s (pefa %s, format %d.%d)\n", cli_prog, pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
 }
 
 void cli_warn(const char *fmt, ...)

@@ -29,6 +29,9 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void cli_warn(const char *fmt, ...);
 
+/* "prog (pefa X.Y.Z, format M.m)" on stdout (--version) */
+void cli_version(void);
+
 /* Parse an unsigned integer in [lo, hi] with optional K/M/G suffix (x1024);
  * usage error naming the option otherwise. */
 uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi);

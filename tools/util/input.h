@@ -20,7 +20,7 @@ typedef struct {
     const void *data;   /* first row (inside the mapping / buffer) */
     uint64_t rows;
     uint32_t dim;
-    int elem;           /* PEFA_ELEM_F32 or PEFA_ELEM_F16 (libidx/dist.h) */
+    int elem;           /* PEFA_TYPE_F32 or PEFA_TYPE_F16 (pefa.h) */
     size_t row_stride;  /* bytes from one row to the next (.fvecs: 4 + 4*dim) */
     void *map;          /* owned mapping (file form) or NULL */
     size_t map_len;
@@ -51,7 +51,7 @@ typedef struct {
 } tin_idlist;
 
 /* One id per line; a final newline is optional; "\r\n" accepted; an id may
- * not be empty, contain a tab or NUL, or exceed 511 bytes; duplicates are an
+ * not be empty, contain a tab or NUL, or exceed PEFA_MAX_ID_BYTES; duplicates are an
  * error naming both lines. */
 int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *l,
                      char *err, size_t errlen);

@@ -9,7 +9,7 @@
 #include "util/input.h"
 #include "util/input_private.h"
 
-#include "dist.h"
+#include "pefa.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,28 +37,6 @@ static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] <<
 static uint32_t rd32(const unsigned char *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-/* IEEE binary16 -> binary32 (exact); NaN/Inf are rejected before this is used */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1fu, man = h & 0x3ffu, bits;
-    float f;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else { /* subnormal: man * 2^-24, exact in f32 */
-            f = (float)man * 0x1p-24f;
-            return sign ? -f : f;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    }
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -359,9 +337,9 @@ static int parse_npy(const unsigned char *b, size_t len, const char *name, tin_m
     }
     printable(o.descr, o.descr_len, dt, sizeof dt);
     if (o.descr_len == 3 && memcmp(o.descr, "<f4", 3) == 0) {
-        elem = PEFA_ELEM_F32, esz = 4, ename = "float32";
+        elem = PEFA_TYPE_F32, esz = 4, ename = "float32";
     } else if (o.descr_len == 3 && memcmp(o.descr, "<f2", 3) == 0) {
-        elem = PEFA_ELEM_F16, esz = 2, ename = "float16";
+        elem = PEFA_TYPE_F16, esz = 2, ename = "float16";
     } else if (o.descr_len == 3 && o.descr[0] == '>' && (o.descr[2] == '4' || o.descr[2] == '2') &&
                o.descr[1] == 'f') {
         tin_seterr(err, errlen, "%s: dtype '%s' not supported: big-endian (use little-endian: "
@@ -465,7 +443,7 @@ static int parse_fvecs(const unsigned char *b, size_t len, const char *name, tin
     m->data = b + 4;
     m->rows = rows;
     m->dim = (uint32_t)d0;
-    m->elem = PEFA_ELEM_F32;
+    m->elem = PEFA_TYPE_F32;
     m->row_stride = stride;
     return 0;
 }
@@ -638,7 +616,7 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
     }
     const unsigned char *r = (const unsigned char *)m->data + (size_t)i * m->row_stride;
     uint32_t dim = m->dim;
-    if (m->elem == PEFA_ELEM_F32) {
+    if (m->elem == PEFA_TYPE_F32) {
         memcpy(out, r, (size_t)dim * 4);
         for (uint32_t j = 0; j < dim; j++) {
             if (!isfinite(out[j])) {
@@ -649,7 +627,7 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
         }
         return 0;
     }
-    if (m->elem == PEFA_ELEM_F16) {
+    if (m->elem == PEFA_TYPE_F16) {
         for (uint32_t j = 0; j < dim; j++) {
             uint16_t h = rd16(r + 2 * (size_t)j);
             if ((h & 0x7c00u) == 0x7c00u) {
@@ -658,7 +636,15 @@ int tin_matrix_row(const tin_matrix *m, uint64_t i, float *out, const char *name
                        j);
                 return -1;
             }
-            out[j] = half_to_float(h);
+        }
+        /* every value is finite: convert the row at once */
+        if (((uintptr_t)r & 1u) == 0) {
+            pefa_f16_to_f32((const uint16_t *)(const void *)r, out, dim);
+        } else {
+            for (uint32_t j = 0; j < dim; j++) {
+                uint16_t h = rd16(r + 2 * (size_t)j);
+                pefa_f16_to_f32(&h, &out[j], 1);
+            }
         }
         return 0;
     }

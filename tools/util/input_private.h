@@ -8,10 +8,6 @@
 #define TIN_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define TIN_PRINTF(a, b)
-/* Copies at most min(n, max_in) bytes of s into out (outlen bytes) for a
- * message: printable ASCII kept, anything else as \xNN, "..." when cut. */
-void tin_printable(const unsigned char *s, size_t n, size_t max_in, char *out, size_t outlen);
-
 #endif
 
 /* formats one message line into err (errlen bytes); no-op if err is NULL */

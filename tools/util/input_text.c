@@ -7,6 +7,7 @@
  */
 #include "util/input.h"
 #include "util/input_private.h"
+#include "pefa.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define ID_MAX 511
+#define ID_MAX PEFA_MAX_ID_BYTES
 
 
 static const char *nm(const char *name) { return name ? name : "input"; }

@@ -1,0 +1,147 @@
+/* model.c - PEFA views over an opened index: META keys cross-checked with
+ * the section shapes. O(number of sections): raw sections are pointed to,
+ * not read; a zstd-compressed Y (pefa-build --y-codec zstd) is decompressed
+ * here, once. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/abi.h"
+#include "common/error.h"
+#include "container/container.h"
+#include "pefa/graph_store.h"
+#include "pefa/model.h"
+
+static int meta_u32(pefa_index *ix, const char *key, uint32_t *out)
+{
+    uint64_t v;
+    FORWARD_IF_ERROR(pefa__meta_uint(ix, key, UINT32_MAX, 1, &v));
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* VECTORS/target: rows x cols of the model's type, or absent (when !required) */
+static int vectors(pefa_index *ix, pefa_model *m, uint32_t target, uint32_t rows, uint32_t cols, const void **out,
+                   int required)
+{
+    pefa_section_info s;
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_VECTORS, target, (uint8_t)m->elem, out, &s));
+    if (!*out) {
+        int i = pefa_index_find(ix, PEFA_KIND_VECTORS, target);
+        RETURN_ERROR_IF(required || i >= 0, PEFA_ERR_CORRUPT, "%s: no VECTORS/%s section of type %s", m->path,
+                        pefa_target_name(target), pefa_type_name((uint8_t)m->elem));
+        return 0;
+    }
+    RETURN_ERROR_IF(s.ndim != 2 || s.shape[0] != rows || s.shape[1] != cols, PEFA_ERR_CORRUPT,
+                    "%s: VECTORS/%s is %llux%llu, META says %ux%u", m->path, pefa_target_name(target),
+                    (unsigned long long)s.shape[0], (unsigned long long)s.shape[1], rows, cols);
+    return 0;
+}
+
+static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vecs, uint32_t rows, uint32_t cols,
+                 size_t stride, hnsw_view *v, int *has)
+{
+    int rc;
+    *has = 0;
+    if (!vecs) return 0;
+    rc = pefa__graph_store_view(ix, target, vecs, rows, cols, stride, m->elem, v);
+    if (rc == PEFA_ERR_NOT_FOUND) return 0;
+    if (rc == 0) *has = 1;
+    return rc;
+}
+
+/* META counts, dimension, vector type and XS lambda */
+static int model_meta(pefa_index *ix, pefa_model *m)
+{
+    const char *s;
+    uint64_t nnz;
+    FORWARD_IF_ERROR(meta_u32(ix, "pefa.n_passages", &m->info.n_passages));
+    FORWARD_IF_ERROR(meta_u32(ix, "pefa.n_queries", &m->info.n_queries));
+    FORWARD_IF_ERROR(meta_u32(ix, "pefa.dim", &m->info.dim));
+    RETURN_ERROR_IF(m->info.dim == 0 || m->info.dim > PEFA_MAX_DIM, PEFA_ERR_CORRUPT, "%s: META pefa.dim=%u", m->path,
+                    m->info.dim);
+    if (pefa__meta_uint(ix, "pefa.nnz", UINT64_MAX, 0, &nnz) == PEFA_ERR_CORRUPT) return PEFA_ERR_CORRUPT;
+    m->info.nnz = nnz;
+    if (pefa_index_meta_get(ix, "pefa.vector_type", &s) != 0) s = "f32";
+    m->elem = strcmp(s, "f32") == 0 ? PEFA_TYPE_F32 : strcmp(s, "f16") == 0 ? PEFA_TYPE_F16 : -1;
+    RETURN_ERROR_IF(m->elem < 0, PEFA_ERR_VERSION, "%s: vector type '%s' not supported", m->path, s);
+    m->info.vector_type = (uint8_t)m->elem;
+    m->stride = (size_t)m->info.dim * pefa_type_size((uint8_t)m->elem);
+    m->stride_e = m->stride + pefa_type_size((uint8_t)m->elem);
+    m->info.xs_lambda = pefa_index_meta_get(ix, "pefa.xs_lambda", &s) == 0 ? strtof(s, NULL) : 0.5f;
+    return 0;
+}
+
+/* Y_ROWPTR + Y_ROWS, both or neither */
+static int model_y(pefa_index *ix, pefa_model *m)
+{
+    pefa_section_info sp, sr;
+    const void *a, *b;
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_Y_ROWPTR, PEFA_TARGET_NONE, PEFA_TYPE_U64, &a, &sp));
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_Y_ROWS, PEFA_TARGET_NONE, PEFA_TYPE_BYTES, &b, &sr));
+    if (!a && !b) return 0;
+    RETURN_ERROR_IF(!a || !b || sp.ndim != 1 || sp.shape[0] != (uint64_t)m->info.n_queries + 1 || !m->Q,
+                    PEFA_ERR_CORRUPT, "%s: Y sections are incomplete or disagree with the query count", m->path);
+    m->y_rowptr = (const uint64_t *)a;
+    m->y_rows = (const uint8_t *)b;
+    m->y_rows_len = sr.raw_size;
+    return 0;
+}
+
+static int model_build(pefa_index *ix, pefa_model *m)
+{
+    pefa_model_info *in = &m->info;
+    m->path = pefa_index_path(ix);
+    in->size = sizeof *in;
+    FORWARD_IF_ERROR(model_meta(ix, m));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_PASSAGES, in->n_passages, in->dim, &m->P, 1));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_QUERIES, in->n_queries, in->dim, &m->Q, 0));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS, in->n_passages, in->dim + 1, &m->E, 0));
+    FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS_Z, in->n_passages, in->dim, &m->Z, 0));
+    in->has_xs = m->E != NULL;
+    in->has_z = m->Z != NULL;
+    FORWARD_IF_ERROR(model_y(ix, m));
+    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_PASSAGES, m->P, in->n_passages, in->dim, m->stride, &m->gp,
+                           &in->has_graph_passages));
+    FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_QUERIES, m->Q, in->n_queries, in->dim, m->stride, &m->gq,
+                           &in->has_graph_queries));
+    return graph(ix, m, PEFA_TARGET_XS, m->E, in->n_passages, in->dim + 1, m->stride_e, &m->gx, &in->has_graph_xs);
+}
+
+static void model_free(void *p)
+{
+    pefa_model *m = (pefa_model *)p;
+    pefa__pool_free(m);
+    pthread_mutex_destroy(&m->pool_lock);
+    free(m);
+}
+
+int pefa__model_get(pefa_index *ix, pefa_model **out)
+{
+    pefa_model *m = (pefa_model *)pefa__index_ext(ix), *won;
+    int rc;
+    if (m) {
+        *out = m;
+        return 0;
+    }
+    /* built outside any lock (section_data and meta take the index lock); a
+     * racing thread may build a second copy, of which one is kept */
+    m = (pefa_model *)calloc(1, sizeof *m);
+    RETURN_ERROR_IF(!m, PEFA_ERR_NOMEM, "%s: out of memory", pefa_index_path(ix));
+    pthread_mutex_init(&m->pool_lock, NULL);
+    if ((rc = model_build(ix, m)) != 0) {
+        model_free(m);
+        return rc;
+    }
+    won = (pefa_model *)pefa__index_ext_set(ix, m, model_free);
+    if (won != m) model_free(m);
+    *out = won;
+    return 0;
+}
+
+int pefa_model_describe(pefa_index *ix, pefa_model_info *out)
+{
+    pefa_model *m;
+    FORWARD_IF_ERROR(pefa__model_get(ix, &m));
+    pefa__abi_out(out, &m->info, PEFA_V1_SIZE(pefa_model_info, vector_type), sizeof *out);
+    return 0;
+}

@@ -1,0 +1,143 @@
+/* eval.c - recall and nDCG against qrels, trec_eval conventions (eval.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/eval.h"
+
+typedef struct {
+    const char *pid;
+    double gain;
+} ev_rel;
+
+struct ev_qrels {
+    uint64_t n_queries;
+    uint64_t *first;      /* n_queries + 1: query q's relevant passages are rels[first[q]..first[q+1]) */
+    ev_rel *rels;
+};
+
+static int rel_cmp(const void *a, const void *b)
+{
+    return strcmp(((const ev_rel *)a)->pid, ((const ev_rel *)b)->pid);
+}
+
+static int gain_desc(const void *a, const void *b)
+{
+    double x = ((const ev_rel *)a)->gain, y = ((const ev_rel *)b)->gain;
+    return x > y ? -1 : x < y;
+}
+
+/* one query's lines [b, end): duplicates merged (gains add up), then only
+ * gains > 0 kept, from rels[w] on; returns the new end */
+static uint64_t compact_query(ev_rel *rels, uint64_t b, uint64_t end, uint64_t w)
+{
+    uint64_t start = w, k = w;
+    qsort(rels + b, (size_t)(end - b), sizeof *rels, rel_cmp);
+    for (uint64_t i = b; i < end; i++) {
+        if (w > start && strcmp(rels[w - 1].pid, rels[i].pid) == 0) rels[w - 1].gain += rels[i].gain;
+        else rels[w++] = rels[i];
+    }
+    for (uint64_t i = start; i < w; i++)
+        if (rels[i].gain > 0) rels[k++] = rels[i];
+    return k;
+}
+
+ev_qrels *ev_prepare(const tin_qrels *qr, const tin_idlist *qids, const char *qrels_path, uint64_t *unmatched,
+                     char *err, size_t errlen)
+{
+    ev_qrels *e = (ev_qrels *)calloc(1, sizeof *e);
+    tin_idhash *h = tin_idhash_new(qids);
+    int64_t *row = (int64_t *)malloc((qr->n ? qr->n : 1) * sizeof *row);
+    uint64_t matched = 0, w = 0;
+    *unmatched = 0;
+    if (!e || !h || !row || !(e->first = (uint64_t *)calloc(qids->n + 2, sizeof *e->first)) ||
+        !(e->rels = (ev_rel *)malloc((qr->n ? qr->n : 1) * sizeof *e->rels))) {
+        snprintf(err, errlen, "out of memory for %s", qrels_path);
+        goto fail;
+    }
+    e->n_queries = qids->n;
+    for (uint64_t i = 0; i < qr->n; i++) { /* counting sort of lines by query row */
+        row[i] = tin_idhash_get(h, qr->rows[i].qid);
+        if (row[i] < 0) (*unmatched)++;
+        else e->first[row[i] + 2]++, matched++;
+    }
+    if (matched == 0) {
+        snprintf(err, errlen, "%s: none of its %llu lines names one of the %llu queries", qrels_path,
+                 (unsigned long long)qr->n, (unsigned long long)qids->n);
+        goto fail;
+    }
+    for (uint64_t q = 0; q < qids->n; q++) e->first[q + 2] += e->first[q + 1];
+    for (uint64_t i = 0; i < qr->n; i++)
+        if (row[i] >= 0) e->rels[e->first[row[i] + 1]++] = (ev_rel){qr->rows[i].pid, qr->rows[i].score};
+    for (uint64_t q = 0; q < qids->n; q++) {
+        uint64_t b = q ? e->first[q] : 0, end = e->first[q + 1];
+        e->first[q] = w;
+        w = compact_query(e->rels, b, end, w);
+    }
+    e->first[qids->n] = w;
+    free(row);
+    tin_idhash_free(h);
+    return e;
+fail:
+    free(row);
+    tin_idhash_free(h);
+    ev_free(e);
+    return NULL;
+}
+
+/* gain of pid for query q (0 if not relevant): binary search, ids sorted */
+static double gain_of(const ev_qrels *e, uint64_t q, const char *pid)
+{
+    ev_rel key = {pid, 0};
+    const ev_rel *f = (const ev_rel *)bsearch(&key, e->rels + e->first[q], (size_t)(e->first[q + 1] - e->first[q]),
+                                              sizeof *e->rels, rel_cmp);
+    return f ? f->gain : 0;
+}
+
+static double ideal_dcg10(const ev_qrels *e, uint64_t q)
+{
+    ev_rel top[10];
+    size_t n = 0;
+    double idcg = 0;
+    for (uint64_t i = e->first[q]; i < e->first[q + 1]; i++) { /* the 10 largest gains */
+        ev_rel r = e->rels[i];
+        if (n < 10) top[n++] = r;
+        else if (r.gain > top[9].gain) top[9] = r;
+        else continue;
+        qsort(top, n, sizeof *top, gain_desc);
+    }
+    for (size_t r = 0; r < n; r++) idcg += top[r].gain / log2((double)r + 2.0);
+    return idcg;
+}
+
+void ev_add(const ev_qrels *e, uint64_t q, const char *const *hit_ids, uint32_t n, ev_metrics *m)
+{
+    uint64_t nrel = e->first[q + 1] - e->first[q];
+    uint32_t c10 = 0, c20 = 0, c100 = 0;
+    double dcg = 0;
+    if (nrel == 0) {
+        m->skipped++;
+        return;
+    }
+    for (uint32_t r = 0; r < n && r < 100; r++) {
+        double g = gain_of(e, q, hit_ids[r]);
+        if (g <= 0) continue;
+        if (r < 10) c10++, dcg += g / log2(r + 2.0);
+        if (r < 20) c20++;
+        c100++;
+    }
+    m->recall10 += (double)c10 / (double)nrel;
+    m->recall20 += (double)c20 / (double)nrel;
+    m->recall100 += (double)c100 / (double)nrel;
+    m->ndcg10 += dcg / ideal_dcg10(e, q);
+    m->judged++;
+}
+
+void ev_free(ev_qrels *e)
+{
+    if (!e) return;
+    free(e->first);
+    free(e->rels);
+    free(e);
+}
