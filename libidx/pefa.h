@@ -71,7 +71,7 @@ extern "C" {
 #define PEFA_VERSION_NUMBER (PEFA_VERSION_MAJOR * 10000 + PEFA_VERSION_MINOR * 100 + PEFA_VERSION_PATCH)
 /* on-disk format version this library writes (and the newest major it reads) */
 #define PEFA_FORMAT_MAJOR 1
-#define PEFA_FORMAT_MINOR 0
+#define PEFA_FORMAT_MINOR 1
 
 PEFA_API unsigned pefa_version_number(void);
 PEFA_API const char *pefa_version_string(void);
@@ -148,7 +148,8 @@ enum {
     PEFA_KIND_HNSW_L0 = 6,         /* u32 [n, 1 + M0] */
     PEFA_KIND_HNSW_UPPER_IDS = 7,  /* u32 [n_upper] */
     PEFA_KIND_HNSW_UPPER_OFFS = 8, /* u64 [n_upper + 1] */
-    PEFA_KIND_HNSW_UPPER_ADJ = 9   /* u32 [len] */
+    PEFA_KIND_HNSW_UPPER_ADJ = 9,  /* u32 [len] */
+    PEFA_KIND_XS_NORMS = 10        /* f32 [n_passages]: |S_j|, S_j = sum_i Y_ij q_i (format 1.1) */
 };
 /* section targets: which vector set a VECTORS / HNSW_* section is about */
 enum {
@@ -307,6 +308,10 @@ typedef struct {
     uint8_t no_graphs;       /* 1: no HNSW graphs (exact search only) */
     pefa_progress_fn progress;
     void *progress_ctx;
+    /* leave-one-out tuning of mode, lambda and k (section 4b) */
+    uint8_t tune;            /* 1: tune after the build; the index then defaults to the winner */
+    uint32_t tune_queries;   /* training queries to tune on; 0 = 2000 */
+    int tune_metric;         /* PEFA_METRIC_*; 0 = recall@100 */
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
@@ -318,6 +323,7 @@ typedef struct {
     uint64_t passages_without_queries;   /* XS rows with z = 0 */
     uint64_t file_bytes, idmap_bytes;
     uint8_t uuid[16];
+    double seconds_tune;     /* 0 unless params.tune */
 } pefa_build_stats;
 #define PEFA_BUILD_STATS_INIT {.size = sizeof(pefa_build_stats)}
 
@@ -333,7 +339,7 @@ PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
 
 /* ---- 4. PEFA: search -------------------------------------------------------------- */
 enum {
-    PEFA_MODE_DEFAULT = 0,   /* the index's default (ERM in this version) */
+    PEFA_MODE_DEFAULT = 0,   /* the index's default: its tuned setting (pefa-build --tune), else ERM */
     PEFA_MODE_ERM = 1,       /* <q, p_j>: one search over P */
     PEFA_MODE_XS = 2,        /* <q, e_j>: one search over the XS vectors */
     PEFA_MODE_XL = 3         /* lam <q,p_j> + (1-lam) sum_{i in kNN(q)} w_i Y_ij */
@@ -377,6 +383,12 @@ typedef struct {
     int has_xs, has_z;
     int has_graph_passages, has_graph_xs, has_graph_queries;
     uint8_t vector_type;
+    /* the default setting (PEFA_MODE_DEFAULT resolves to it): the tuned one
+     * when the index was built with tuning, else ERM */
+    int tuned;               /* 1: the index carries a tuned setting */
+    int default_mode;        /* PEFA_MODE_ERM / XS / XL */
+    float default_lambda;
+    uint32_t default_knn;
 } pefa_model_info;
 #define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 
@@ -442,6 +454,73 @@ typedef struct {
 PEFA_API int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_params *p,
                           const uint32_t *passage_rows, uint32_t n_rows, pefa_contrib *out,
                           uint32_t cap, uint32_t *n_out);
+
+/* ---- 4b. PEFA: leave-one-out tuning ------------------------------------------------
+ * Which mode, lambda and k serve this index best, chosen from the training
+ * queries alone: each tuning query is scored against a model without it
+ * (and without its duplicates: training queries whose vector has cosine >=
+ * PEFA_TUNE_DUP_COSINE with it), exactly (brute force), for a grid of
+ * settings: ERM; XS lambda 0, 0.1, .., 1 (re-scored with z_j recomputed
+ * without the held-out queries from the stored |S_j|); XL lambda 0, .., 0.9 x
+ * k 4, 8, 16, 32, 64 (v0 weights, exact scoring, candidates as at query
+ * time). The setting with the best mean metric wins only if a paired
+ * bootstrap says it beats ERM: the 5th percentile of its mean gain over
+ * 1000 resamples of the tuning queries must be > 0; else ERM is chosen.
+ * Duplicate groups count once. Format 1.1 files only (they store |S_j|). */
+enum {
+    PEFA_METRIC_DEFAULT = 0,   /* pefa_tune: the metric the index was tuned for, else recall@100 */
+    PEFA_METRIC_RECALL100 = 1,
+    PEFA_METRIC_RECALL10 = 2,
+    PEFA_METRIC_NDCG10 = 3
+};
+#define PEFA_TUNE_DEFAULT_QUERIES 2000u
+#define PEFA_TUNE_DUP_COSINE 0.999f
+PEFA_API const char *pefa_metric_name(int metric);   /* "recall@100", ...; NULL if unknown or DEFAULT */
+PEFA_API int pefa_metric_parse(const char *name);    /* PEFA_METRIC_* (> 0) or INVALID_ARG */
+
+typedef struct {
+    uint32_t size;           /* sizeof(pefa_tune_params) or 0 */
+    uint32_t set;            /* PEFA_SET_SEED */
+    uint32_t n_queries;      /* 0: as many as the index was tuned on, else 2000 (sampled with the
+                                seed when there are more) */
+    int metric;              /* PEFA_METRIC_*; 0: the one the index was tuned for, else recall@100 */
+    uint64_t seed;           /* default: the index's build seed (META build.seed), else 42 */
+    uint32_t threads;        /* 0 = all online CPUs */
+    pefa_progress_fn progress;
+    void *progress_ctx;
+} pefa_tune_params;
+#define PEFA_TUNE_PARAMS_INIT {.size = sizeof(pefa_tune_params)}
+
+typedef struct {
+    int mode;                /* PEFA_MODE_ERM / XS / XL */
+    float lambda;            /* XS / XL */
+    uint32_t knn;            /* XL */
+    double score;            /* mean leave-one-out metric */
+    double delta;            /* score - ERM's score */
+    double delta_lo;         /* 5th percentile of delta over the bootstrap resamples */
+} pefa_tune_setting;
+
+/* Allocated by the library (new fields may be appended); free it with
+ * pefa_tune_report_free. */
+typedef struct {
+    int metric;
+    uint32_t n_queries;      /* tuning queries evaluated */
+    uint32_t n_groups;       /* distinct queries among them (duplicates count once) */
+    uint64_t seed;
+    uint32_t n_settings;
+    pefa_tune_setting *settings; /* the grid, ERM first */
+    uint32_t chosen;         /* index into settings */
+    double seconds;
+} pefa_tune_report;
+
+/* Tunes an opened index (reads P, Q, Z, |S_j| and Y; writes nothing).
+ * pefa-build --tune runs the same computation on the same stored rows and
+ * records the winner in META, so pefa_tune on that index reports the same
+ * choice. Errors: INVALID_ARG (no training queries or relevance pairs,
+ * unknown metric, n_queries out of range), VERSION (a format 1.0 index
+ * without XS_NORMS: rebuild it), NOMEM. Thread-safe. */
+PEFA_API int pefa_tune(pefa_index *ix, const pefa_tune_params *p, pefa_tune_report **out);
+PEFA_API void pefa_tune_report_free(pefa_tune_report *r);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
 typedef struct pefa_idmap pefa_idmap;

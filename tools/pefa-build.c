@@ -46,6 +46,11 @@ static void usage(void)
            "  --vector-type T        f32 (default) or f16 storage\n"
            "  --y-codec C            raw (default) or zstd for the relevance matrix\n"
            "  --no-graphs            exact search only (no HNSW graphs)\n"
+           "Tuning (needs training queries):\n"
+           "  --tune                 choose mode, lambda and k by leave-one-out over the training\n"
+           "                         queries; pefa-query then uses that setting by default\n"
+           "  --tune-queries N       training queries to tune on (default 2000)\n"
+           "  --tune-metric M        recall@100 (default), recall@10 or ndcg@10\n"
            "Output:\n"
            "  -o, --output FILE      the index file (written atomically)\n"
            "  -q, --quiet            no progress or summary on stderr\n"
@@ -94,6 +99,8 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"vector-type", required_argument, 0, 'v'}, {"y-codec", required_argument, 0, 'y'},
         {"no-graphs", no_argument, 0, 'G'},         {"skip-missing", no_argument, 0, 'S'},
         {"encoder", required_argument, 0, 'E'},     {"quiet", no_argument, 0, 'q'},
+        {"tune", no_argument, 0, 'T'},              {"tune-queries", required_argument, 0, 'n'},
+        {"tune-metric", required_argument, 0, 'm'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -120,6 +127,12 @@ static void parse_args(int argc, char **argv, build_opts *o)
         case 'v': parse_vector_type(optarg, &o->bp); break;
         case 'y': parse_y_codec(optarg, &o->bp); break;
         case 'G': o->bp.no_graphs = 1; break;
+        case 'T': o->bp.tune = 1; break;
+        case 'n': o->bp.tune_queries = (uint32_t)cli_parse_u64("--tune-queries", optarg, 1, UINT32_MAX); break;
+        case 'm':
+            if ((o->bp.tune_metric = pefa_metric_parse(optarg)) < 0)
+                cli_usage_error("--tune-metric: '%s' is not recall@100, recall@10 or ndcg@10", optarg);
+            break;
         case 'S': o->skip_missing = 1; break;
         case 'E': o->encoder = optarg; break;
         case 'q': o->quiet = 1; break;
@@ -134,6 +147,9 @@ static void parse_args(int argc, char **argv, build_opts *o)
     if (!o->ppath) cli_usage_error("missing --passages FILE");
     if ((o->qpath != NULL) != (o->qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
     if (o->qids_path && !o->qpath) cli_usage_error("--query-ids needs --queries");
+    if ((o->bp.tune || o->bp.tune_queries || o->bp.tune_metric) && !o->qpath)
+        cli_usage_error("--tune needs training queries: give --queries FILE and --qrels FILE");
+    if ((o->bp.tune_queries || o->bp.tune_metric) && !o->bp.tune) cli_usage_error("--tune-queries and --tune-metric go with --tune");
 }
 
 /* fail before the long stages if the output cannot be written */
@@ -285,6 +301,24 @@ static void fill_input(const build_opts *o, const build_inputs *b, pefa_build_in
     in->n_meta = b->n_meta;
 }
 
+/* the tuned setting, as the index records it */
+static void print_tuned(const char *path)
+{
+    static const char *const keys[] = {"tune.mode", "tune.lambda", "tune.knn", "tune.metric", "tune.queries",
+                                       "tune.score", "tune.score_erm", "tune.delta_lo"};
+    const char *v[8];
+    pefa_index *ix;
+    if (pefa_index_open(path, &ix)) cli_fatal("%s", pefa_last_error_detail());
+    for (int i = 0; i < 8; i++)
+        if (pefa_index_meta_get(ix, keys[i], &v[i])) v[i] = "-";
+    fprintf(stderr,
+            "  tuned: %s lambda %s%s%s (leave-one-out %s on %s training queries: %s, ERM %s, "
+            "bootstrap 5%% gain %s)\n",
+            v[0], v[1], strcmp(v[0], "xl") == 0 ? " k " : "", strcmp(v[0], "xl") == 0 ? v[2] : "", v[3], v[4], v[5],
+            v[6], v[7]);
+    pefa_index_close(ix);
+}
+
 static void print_summary(const build_opts *o, const build_inputs *b, const pefa_build_stats *st, double t0)
 {
     char uuid[40];
@@ -299,12 +333,13 @@ static void print_summary(const build_opts *o, const build_inputs *b, const pefa
             "pefa-build: wrote %s (%.1f MB, uuid %s)%s\n"
             "  passages %llu, training queries %llu, dim %u, Y pairs %llu (distinct %llu)\n"
             "  passages with no training query (z = 0): %llu\n"
-            "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, graphs %.2f, write %.2f, total %.2f\n",
+            "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, tune %.2f, graphs %.2f, write %.2f, total %.2f\n",
             o->out, (double)st->file_bytes / 1e6, uuid, st->idmap_bytes ? " + id map" : "",
             (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)b->n_pairs,
             (unsigned long long)st->nnz, (unsigned long long)st->passages_without_queries,
             cli_now() - t0 - st->seconds_total, st->seconds_normalise, st->seconds_y, st->seconds_xs,
-            st->seconds_graphs, st->seconds_write, cli_now() - t0);
+            st->seconds_tune, st->seconds_graphs, st->seconds_write, cli_now() - t0);
+    if (o->bp.tune) print_tuned(o->out);
 }
 
 static void free_inputs(build_inputs *b)

@@ -197,10 +197,17 @@ static void dump_meta_summary(FILE *out, pefa_index *ix)
         {"pefa.vector_type", "vector type"}, {"pefa.xs_lambda", "xs lambda"},
         {"idmap.file", "id map"},
     };
-    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
-        const char *v;
+    const char *v, *lam, *knn, *metric, *score, *erm;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
         if (pefa_index_meta_get(ix, counts[i][0], &v) == 0) fprintf(out, "%-13s  %s\n", counts[i][1], v);
-    }
+    if (pefa_index_meta_get(ix, "tune.mode", &v) != 0) return;
+    if (pefa_index_meta_get(ix, "tune.lambda", &lam)) lam = "?";
+    if (pefa_index_meta_get(ix, "tune.knn", &knn)) knn = "";
+    if (pefa_index_meta_get(ix, "tune.metric", &metric)) metric = "?";
+    if (pefa_index_meta_get(ix, "tune.score", &score)) score = "?";
+    if (pefa_index_meta_get(ix, "tune.score_erm", &erm)) erm = "?";
+    fprintf(out, "%-13s  %s%s%s%s%s (leave-one-out %s %s, ERM %s)\n", "tuned", v, strcmp(v, "erm") ? " lambda " : "",
+            strcmp(v, "erm") ? lam : "", *knn ? " k " : "", knn, metric, score, erm);
 }
 
 /* what one file is, as read for printing */

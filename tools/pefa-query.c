@@ -26,7 +26,8 @@ static void usage(void)
            "\n"
            "  --queries FILE        test-query embeddings (.npy float32/float16, or .fvecs)\n"
            "  --query-ids FILE      one id per line (default: row numbers)\n"
-           "  --mode M              erm | xs | xl (default erm)\n"
+           "  --mode M              erm | xs | xl (default: the index's tuned setting from\n"
+           "                        pefa-build --tune, else erm)\n"
            "  -k N                  hits per query (default 10)\n"
            "  --ef N                HNSW beam; the beam used is max(ef, wanted) (default 300)\n"
            "  --lambda F            XL: weight of <q,p> (default 0.1); XS: re-score with another\n"
@@ -140,19 +141,41 @@ static void parse_args(int argc, char **argv, query_opts *o)
     if (optind != argc - 1) cli_usage_error(optind >= argc ? "missing INDEX" : "more than one INDEX given");
     o->index_path = argv[optind];
     if (!o->tq_path) cli_usage_error("missing --queries FILE");
-    if (o->explain && o->qp.mode != PEFA_MODE_XL) cli_usage_error("--explain works with --mode xl");
+    if (o->explain && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
+        cli_usage_error("--explain works with --mode xl");
     if (o->explain && o->format == FMT_TREC) cli_usage_error("--explain cannot be written in trec format");
 }
 
-static void open_index(const query_opts *o, query_run *r)
+static const char *mode_name(int mode)
+{
+    return mode == PEFA_MODE_XS ? "xs" : mode == PEFA_MODE_XL ? "xl" : "erm";
+}
+
+/* without --mode: the index's default, said on stderr */
+static void say_default(query_opts *o, const query_run *r)
+{
+    o->mode_name = mode_name(r->rp.mode);
+    if (!r->mi.tuned) return;
+    if (r->rp.mode == PEFA_MODE_XL)
+        fprintf(stderr, "pefa-query: the index's tuned setting: xl lambda %g k %u\n", (double)r->rp.lambda, r->rp.knn);
+    else if (r->rp.mode == PEFA_MODE_XS)
+        fprintf(stderr, "pefa-query: the index's tuned setting: xs lambda %g\n", (double)r->rp.lambda);
+    else
+        fprintf(stderr, "pefa-query: the index's tuned setting: erm (PEFA did not beat the encoder on its training "
+                        "queries)\n");
+}
+
+static void open_index(query_opts *o, query_run *r)
 {
     if (pefa_index_open(o->index_path, &r->ix)) cli_fatal("%s", pefa_last_error_detail());
     r->mi.size = sizeof r->mi;
     if (pefa_model_describe(r->ix, &r->mi)) cli_fatal("%s", pefa_last_error_detail());
     if (pefa_idmap_open(r->ix, o->idmap_flags, &r->im)) cli_fatal("%s", pefa_last_error_detail());
     r->rp.size = sizeof r->rp;
-    if (pefa_query_params_resolve(r->ix, &o->qp, &r->rp))
-        cli_fatal("%s", pefa_last_error_detail());
+    if (pefa_query_params_resolve(r->ix, &o->qp, &r->rp)) cli_fatal("%s", pefa_last_error_detail());
+    if (!o->mode_name) say_default(o, r);
+    if (o->explain && r->rp.mode != PEFA_MODE_XL)
+        cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
 }
 
 /* test queries as f32 rows (every value checked, with the file's name) */
@@ -433,8 +456,6 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     memset(&r, 0, sizeof r);
     o.qp.size = sizeof o.qp;
-    o.qp.mode = PEFA_MODE_ERM;
-    o.mode_name = "erm";
     o.threads = 1;
     parse_args(argc, argv, &o);
     open_index(&o, &r);

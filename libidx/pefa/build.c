@@ -30,6 +30,7 @@
 #include "hnsw/hnsw.h"
 #include "idmap/idmap.h"
 #include "pefa/graph_store.h"
+#include "pefa/tune.h"
 #include "pefa/ycsr.h"
 
 #define DEFAULT_LAMBDA 0.5f
@@ -51,12 +52,14 @@ typedef struct {
     uint32_t n_p, n_q, dim, threads;
     int has_q;
     float *P, *Q, *Z, *E;      /* normalised f32 rows (owned) */
+    float *S;                  /* |S_j|, S_j = sum_i Y_ij q_i (XS_NORMS) */
     void *P16, *Q16, *Z16, *E16; /* f16 storage, when asked */
     const void *Pv, *Qv, *Zv, *Ev; /* what is stored and graphed */
     ycsr y;
     hnsw_graph gp, gq, gx;
     pefa_writer *w;
     strbuf meta;
+    strbuf meta_tune;          /* tune.* lines, when tuned */
     char *idpath;              /* "<out>.<uuid>.ids" when ids are given */
     int committed;             /* the index was renamed into place */
     const char *stage;         /* for graph progress */
@@ -127,6 +130,8 @@ static int check_params(const pefa_build_params *p)
                     "pefa_build: unknown set bits 0x%x", p->set);
     RETURN_ERROR_IF(p->threads > PEFA_MAX_THREADS, PEFA_ERR_INVALID_ARG, "pefa_build: %u threads (at most %u)",
                     p->threads, PEFA_MAX_THREADS);
+    RETURN_ERROR_IF(p->tune_metric && !pefa_metric_name(p->tune_metric), PEFA_ERR_INVALID_ARG,
+                    "pefa_build: unknown tuning metric %d", p->tune_metric);
     return 0;
 }
 
@@ -137,8 +142,8 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     RETURN_ERROR_IF(!out || !*out || !in, PEFA_ERR_INVALID_ARG, "pefa_build: missing output path or input");
     c->out = out;
-    pefa__abi_in(&c->in, sizeof c->in, in, PEFA_V1_SIZE(pefa_build_input, queries_name));
-    pefa__abi_in(&c->p, sizeof c->p, pp, PEFA_V1_SIZE(pefa_build_params, progress_ctx));
+    pefa__abi_in(&c->in, sizeof c->in, in, PEFA_V1_BUILD_INPUT);
+    pefa__abi_in(&c->p, sizeof c->p, pp, PEFA_V1_BUILD_PARAMS);
     if (!(c->p.set & PEFA_SET_LAMBDA)) c->p.lambda = DEFAULT_LAMBDA;
     if (!(c->p.set & PEFA_SET_SEED)) c->p.seed = DEFAULT_SEED;
     if (!c->p.M) c->p.M = DEFAULT_M;
@@ -161,6 +166,8 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     if (c->has_q) FORWARD_IF_ERROR(check_rows(i->queries, i->queries_type, i->queries_stride, c->dim, i->queries_name));
     RETURN_ERROR_IF(i->n_pairs && (!c->has_q || !i->pairs), PEFA_ERR_INVALID_ARG,
                     "pefa_build: relevance pairs without training queries");
+    RETURN_ERROR_IF(c->p.tune && (!c->has_q || !i->n_pairs), PEFA_ERR_INVALID_ARG,
+                    "pefa_build: tuning needs training queries and relevance pairs");
     for (uint32_t k = 0; k < i->n_meta; k++)
         RETURN_ERROR_IF(!pefa__meta_key_ok(i->meta_keys[k], strlen(i->meta_keys[k])) ||
                             !pefa__meta_value_ok(i->meta_values[k]),
@@ -226,87 +233,71 @@ static int stage_y(build_ctx *c)
     return 0;
 }
 
-/* ---- XS vectors, in parallel over passages ------------------------------------- */
+/* ---- z vectors, in parallel over passages -------------------------------------- */
 typedef struct {
     const ycsr *yt;          /* Y^T: row j lists (query i, Y_ij) */
-    const float *P, *Q;
-    float *Z, *E;
+    const float *Q;
+    float *Z, *S;
     uint32_t dim, from, to;
-    float lam;
     uint64_t empty;
-} xs_job;
+} z_job;
 
-/* z_j = normalise(sum_i Y_ij q_i); 0 (and returns 0) when that sum is 0 */
-static int xs_z(const xs_job *j, uint32_t p, float *z)
+/* z_j = normalise(S_j), S_j = sum_i Y_ij q_i, and |S_j| into S[p]; z_j = 0
+ * (counted in empty) when S_j = 0 */
+static void *z_worker(void *arg)
 {
-    double s = 0;
-    memset(z, 0, j->dim * sizeof(float));
-    for (uint64_t k = j->yt->rowptr[p]; k < j->yt->rowptr[p + 1]; k++) {
-        const float *q = j->Q + (size_t)j->yt->cols[k] * j->dim;
-        float y = j->yt->vals[k];
-        for (uint32_t d = 0; d < j->dim; d++) z[d] += y * q[d];
-    }
-    for (uint32_t d = 0; d < j->dim; d++) s += (double)z[d] * z[d];
-    if (s > 0) {
-        s = 1.0 / sqrt(s);
-        for (uint32_t d = 0; d < j->dim; d++) z[d] = (float)(z[d] * s);
-        return 1;
-    }
-    memset(z, 0, j->dim * sizeof(float));
-    return 0;
-}
-
-static void *xs_worker(void *arg)
-{
-    xs_job *j = (xs_job *)arg;
+    z_job *j = (z_job *)arg;
     for (uint32_t p = j->from; p < j->to; p++) {
-        float *z = j->Z + (size_t)p * j->dim, *e = j->E + (size_t)p * (j->dim + 1);
-        const float *pv = j->P + (size_t)p * j->dim;
+        float *z = j->Z + (size_t)p * j->dim;
         double s = 0;
-        if (!xs_z(j, p, z)) j->empty++;
-        /* e_j, then the column that makes the row unit-norm (|e_j| <= 1: a
-         * convex mix of unit or zero vectors): <(q,0), e'_j> = <q, e_j>, and
-         * the XS graph searches unit vectors, like the passage graph */
-        for (uint32_t d = 0; d < j->dim; d++) {
-            e[d] = j->lam * pv[d] + (1 - j->lam) * z[d];
-            s += (double)e[d] * e[d];
+        memset(z, 0, j->dim * sizeof(float));
+        for (uint64_t k = j->yt->rowptr[p]; k < j->yt->rowptr[p + 1]; k++) {
+            const float *q = j->Q + (size_t)j->yt->cols[k] * j->dim;
+            for (uint32_t d = 0; d < j->dim; d++) z[d] += j->yt->vals[k] * q[d];
         }
-        e[j->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
+        for (uint32_t d = 0; d < j->dim; d++) s += (double)z[d] * z[d];
+        j->S[p] = (float)sqrt(s);
+        if (s > 0) {
+            s = 1.0 / sqrt(s);
+            for (uint32_t d = 0; d < j->dim; d++) z[d] = (float)(z[d] * s);
+        } else {
+            memset(z, 0, j->dim * sizeof(float));
+            j->empty++;
+        }
     }
     return NULL;
 }
 
-static int stage_xs(build_ctx *c)
+static int stage_z(build_ctx *c)
 {
     double t = now_s();
     ycsr yt;
-    xs_job jobs[PEFA_MAX_THREADS];
+    z_job jobs[PEFA_MAX_THREADS];
     pthread_t tid[PEFA_MAX_THREADS];
     uint8_t started[PEFA_MAX_THREADS] = {0};
     uint32_t nt = c->threads < c->n_p ? c->threads : c->n_p;
     if (!c->has_q) return 0;
     c->Z = (float *)malloc((size_t)c->n_p * c->dim * sizeof(float));
-    c->E = (float *)malloc((size_t)c->n_p * (c->dim + 1) * sizeof(float));
-    RETURN_ERROR_IF(!c->Z || !c->E, PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
+    c->S = (float *)malloc((size_t)c->n_p * sizeof(float));
+    RETURN_ERROR_IF(!c->Z || !c->S, PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
     FORWARD_IF_ERROR(pefa__ycsr_transpose(&c->y, &yt));
     progress(c, "xs vectors", 0, c->n_p);
     for (uint32_t k = 0; k < nt; k++)
-        jobs[k] = (xs_job){&yt, c->P, c->Q, c->Z, c->E, c->dim, (uint32_t)((uint64_t)c->n_p * k / nt),
-                           (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), c->p.lambda, 0};
-    for (uint32_t k = 1; k < nt; k++) started[k] = pthread_create(&tid[k], NULL, xs_worker, &jobs[k]) == 0;
-    xs_worker(&jobs[0]);
+        jobs[k] = (z_job){&yt, c->Q, c->Z, c->S, c->dim, (uint32_t)((uint64_t)c->n_p * k / nt),
+                          (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), 0};
+    for (uint32_t k = 1; k < nt; k++) started[k] = pthread_create(&tid[k], NULL, z_worker, &jobs[k]) == 0;
+    z_worker(&jobs[0]);
     for (uint32_t k = 0; k < nt; k++) {
         if (k > 0 && started[k]) pthread_join(tid[k], NULL);
-        else if (k > 0) xs_worker(&jobs[k]); /* could not start a thread: do it here */
+        else if (k > 0) z_worker(&jobs[k]); /* could not start a thread: do it here */
         c->st.passages_without_queries += jobs[k].empty;
     }
     pefa__ycsr_free(&yt);
-    progress(c, "xs vectors", c->n_p, c->n_p);
     c->st.seconds_xs = now_s() - t;
     return 0;
 }
 
-/* ---- storage and graphs ---------------------------------------------------------- */
+/* ---- storage ------------------------------------------------------------------------ */
 static void *to_f16(const float *x, size_t n)
 {
     uint16_t *h = x ? (uint16_t *)malloc(n * sizeof *h) : NULL;
@@ -314,21 +305,81 @@ static void *to_f16(const float *x, size_t n)
     return h;
 }
 
-/* f16 rows are converted once; graphs are built over what is stored */
+/* P, Q and Z as stored: f16 rows are converted once; tuning and the graphs
+ * read what is stored */
 static int stage_storage(build_ctx *c)
 {
     size_t np = (size_t)c->n_p * c->dim, nq = (size_t)c->n_q * c->dim;
     c->Pv = c->P;
     c->Qv = c->Q;
-    c->Ev = c->E;
     c->Zv = c->Z;
     if (c->p.vector_type != PEFA_TYPE_F16) return 0;
     c->Pv = c->P16 = to_f16(c->P, np);
     c->Qv = c->Q16 = to_f16(c->Q, nq);
-    c->Ev = c->E16 = to_f16(c->E, (size_t)c->n_p * (c->dim + 1));
     c->Zv = c->Z16 = to_f16(c->Z, np);
-    RETURN_ERROR_IF(!c->P16 || (c->has_q && (!c->Q16 || !c->E16 || !c->Z16)), PEFA_ERR_NOMEM,
+    RETURN_ERROR_IF(!c->P16 || (c->has_q && (!c->Q16 || !c->Z16)), PEFA_ERR_NOMEM,
                     "pefa_build: out of memory for f16 vectors");
+    return 0;
+}
+
+/* ---- tuning ------------------------------------------------------------------------- */
+static void tune_meta(build_ctx *c, const pefa_tune_report *r)
+{
+    static const char *const modes[] = {"", "erm", "xs", "xl"};
+    const pefa_tune_setting *w = &r->settings[r->chosen], *erm = &r->settings[0];
+    strbuf *m = &c->meta_tune;
+    sb_printf(m, "tune.mode=%s\ntune.lambda=%g\n", modes[w->mode], (double)w->lambda);
+    if (w->mode == PEFA_MODE_XL) sb_printf(m, "tune.knn=%u\n", w->knn);
+    sb_printf(m, "tune.metric=%s\ntune.grid=%u\ntune.queries=%u\ntune.groups=%u\ntune.seed=%llu\n",
+              pefa_metric_name(r->metric), r->n_settings, r->n_queries, r->n_groups, (unsigned long long)r->seed);
+    sb_printf(m, "tune.score=%.6f\ntune.score_erm=%.6f\ntune.delta_lo=%.6f\ntune.seconds=%.3f\n", w->score,
+              erm->score, w->delta_lo, r->seconds);
+}
+
+/* [T1] leave-one-out over the stored rows; an XS winner sets the XS lambda */
+static int stage_tune(build_ctx *c)
+{
+    pefa_tune_params tp = PEFA_TUNE_PARAMS_INIT;
+    pefa_tune_data d = {c->n_p, c->n_q, c->dim, c->p.vector_type, (size_t)c->dim * pefa_type_size(c->p.vector_type),
+                        c->Pv, c->Qv, c->Zv, c->S, c->y.rowptr, c->y.cols, c->y.vals};
+    pefa_tune_report *r;
+    if (!c->p.tune) return 0;
+    tp.n_queries = c->p.tune_queries ? c->p.tune_queries : PEFA_TUNE_DEFAULT_QUERIES;
+    tp.metric = c->p.tune_metric ? c->p.tune_metric : PEFA_METRIC_RECALL100;
+    tp.seed = c->p.seed;
+    tp.threads = c->threads;
+    tp.progress = c->p.progress;
+    tp.progress_ctx = c->p.progress_ctx;
+    FORWARD_IF_ERROR(pefa__tune_run(&d, &tp, &r));
+    if (r->settings[r->chosen].mode == PEFA_MODE_XS) c->p.lambda = r->settings[r->chosen].lambda;
+    tune_meta(c, r);
+    c->st.seconds_tune = r->seconds;
+    pefa_tune_report_free(r);
+    return 0;
+}
+
+/* e_j = lam p_j + (1-lam) z_j, then the column that makes the row unit-norm
+ * (|e_j| <= 1: a convex mix of unit or zero vectors): <(q,0), e'_j> =
+ * <q, e_j>, and the XS graph searches unit vectors, like the passage graph */
+static int stage_e(build_ctx *c)
+{
+    float lam = c->p.lambda;
+    if (!c->has_q) return 0;
+    c->E = (float *)malloc((size_t)c->n_p * (c->dim + 1) * sizeof(float));
+    RETURN_ERROR_IF(!c->E, PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
+    for (uint32_t p = 0; p < c->n_p; p++) {
+        const float *pv = c->P + (size_t)p * c->dim, *z = c->Z + (size_t)p * c->dim;
+        float *e = c->E + (size_t)p * (c->dim + 1);
+        double s = 0;
+        for (uint32_t d = 0; d < c->dim; d++) {
+            e[d] = lam * pv[d] + (1 - lam) * z[d];
+            s += (double)e[d] * e[d];
+        }
+        e[c->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
+    }
+    c->Ev = c->E;
+    if (c->p.vector_type == PEFA_TYPE_F16 && !(c->Ev = c->E16 = to_f16(c->E, (size_t)c->n_p * (c->dim + 1))))
+        return pefa__set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for f16 vectors");
     return 0;
 }
 
@@ -374,6 +425,18 @@ static int write_vectors(build_ctx *c, uint32_t target, const void *data, uint32
     return pefa_writer_add(c->w, &d, data, (size_t)rows * cols * pefa_type_size(c->p.vector_type));
 }
 
+/* [X2] |S_j| per passage, f32 whatever the vector type (leave-one-out XS) */
+static int write_norms(build_ctx *c)
+{
+    pefa_section_info d;
+    memset(&d, 0, sizeof d);
+    d.kind = PEFA_KIND_XS_NORMS;
+    d.elem = PEFA_TYPE_F32;
+    d.ndim = 1;
+    d.shape[0] = c->n_p;
+    return pefa_writer_add(c->w, &d, c->S, (size_t)c->n_p * sizeof(float));
+}
+
 static int write_y(build_ctx *c)
 {
     uint64_t *rp = NULL, rows_len = 0;
@@ -414,8 +477,9 @@ static void meta_text(build_ctx *c)
     if (!c->p.no_graphs)
         sb_printf(m, "hnsw.M=%u\nhnsw.ef_construction=%u\nhnsw.seed=%llu\n", c->p.M, c->p.ef_construction,
                   (unsigned long long)c->p.seed);
-    sb_printf(m, "pefa.y_codec=%s\nbuild.threads=%u\nbuild.library=pefa %s\nbuild.created_utc=%s\n",
-              pefa_codec_name(c->p.y_codec), c->threads, pefa_version_string(), iso);
+    sb_printf(m, "pefa.y_codec=%s\nbuild.threads=%u\nbuild.seed=%llu\nbuild.library=pefa %s\nbuild.created_utc=%s\n",
+              pefa_codec_name(c->p.y_codec), c->threads, (unsigned long long)c->p.seed, pefa_version_string(), iso);
+    if (c->meta_tune.len) sb_printf(m, "%s", c->meta_tune.buf);
     if (c->idpath) sb_printf(m, "idmap.file=%s\n", strrchr(c->idpath, '/') ? strrchr(c->idpath, '/') + 1 : c->idpath);
     for (uint32_t i = 0; i < c->in.n_meta; i++) sb_printf(m, "%s=%s\n", c->in.meta_keys[i], c->in.meta_values[i]);
 }
@@ -437,6 +501,7 @@ static int stage_write(build_ctx *c)
         FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_QUERIES, c->Qv, c->n_q, c->dim, 0));
         FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS, c->Ev, c->n_p, c->dim + 1, 0));
         FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS_Z, c->Zv, c->n_p, c->dim, 0));
+        FORWARD_IF_ERROR(write_norms(c));
         FORWARD_IF_ERROR(write_y(c));
     }
     if (!c->p.no_graphs) {
@@ -503,7 +568,7 @@ static int stage_commit(build_ctx *c)
     struct stat sb;
     pefa_writer *w = c->w;
     int rc;
-    RETURN_ERROR_IF(c->meta.oom, PEFA_ERR_NOMEM, "pefa_build: out of memory");
+    RETURN_ERROR_IF(c->meta.oom || c->meta_tune.oom, PEFA_ERR_NOMEM, "pefa_build: out of memory");
     memset(&d, 0, sizeof d);
     d.kind = PEFA_KIND_META;
     d.flags = PEFA_SECTION_REQUIRED;
@@ -525,11 +590,13 @@ static void ctx_free(build_ctx *c, int failed)
     free(c->Q);
     free(c->Z);
     free(c->E);
+    free(c->S);
     free(c->P16);
     free(c->Q16);
     free(c->Z16);
     free(c->E16);
     free(c->meta.buf);
+    free(c->meta_tune.buf);
     free(c->idpath);
     pefa__hnsw_graph_free(&c->gp);
     pefa__hnsw_graph_free(&c->gq);
@@ -545,14 +612,16 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     rc = stage_args(&c, out_path, in, p);
     if (!rc) rc = stage_rows(&c);
     if (!rc) rc = stage_y(&c);
-    if (!rc) rc = stage_xs(&c);
+    if (!rc) rc = stage_z(&c);
     if (!rc) rc = stage_storage(&c);
+    if (!rc) rc = stage_tune(&c);
+    if (!rc) rc = stage_e(&c);
     if (!rc) rc = stage_graphs(&c);
     if (!rc) rc = stage_write(&c);
     if (!rc) rc = stage_idmap(&c);
     if (!rc) rc = stage_commit(&c);
     ctx_free(&c, rc != 0);
     c.st.seconds_total = now_s() - t0;
-    if (st) pefa__abi_out(st, &c.st, PEFA_V1_SIZE(pefa_build_stats, uuid), sizeof c.st);
+    if (st) pefa__abi_out(st, &c.st, PEFA_V1_BUILD_STATS, sizeof c.st);
     return rc;
 }

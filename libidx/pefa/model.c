@@ -71,6 +71,32 @@ static int model_meta(pefa_index *ix, pefa_model *m)
     return 0;
 }
 
+/* the default setting: META tune.* when the index was tuned, else ERM */
+static int model_default(pefa_index *ix, pefa_model *m)
+{
+    pefa_model_info *in = &m->info;
+    const char *mode, *lam;
+    uint64_t knn = 0;
+    in->default_mode = PEFA_MODE_ERM;
+    in->default_lambda = 1;
+    in->default_knn = 0;
+    if (pefa_index_meta_get(ix, "tune.mode", &mode) != 0) return 0;
+    in->default_mode = strcmp(mode, "erm") == 0 ? PEFA_MODE_ERM
+                       : strcmp(mode, "xs") == 0 ? PEFA_MODE_XS
+                       : strcmp(mode, "xl") == 0 ? PEFA_MODE_XL
+                                                  : -1;
+    RETURN_ERROR_IF(in->default_mode < 0, PEFA_ERR_CORRUPT, "%s: META tune.mode=%s is not erm, xs or xl", m->path, mode);
+    if (pefa_index_meta_get(ix, "tune.lambda", &lam) == 0) in->default_lambda = strtof(lam, NULL);
+    RETURN_ERROR_IF(!(in->default_lambda >= 0 && in->default_lambda <= 1), PEFA_ERR_CORRUPT,
+                    "%s: META tune.lambda is not in [0, 1]", m->path);
+    if (in->default_mode == PEFA_MODE_XL)
+        FORWARD_IF_ERROR(pefa__meta_uint(ix, "tune.knn", PEFA_MAX_K, 1, &knn));
+    RETURN_ERROR_IF(in->default_mode == PEFA_MODE_XL && knn == 0, PEFA_ERR_CORRUPT, "%s: META tune.knn=0", m->path);
+    in->default_knn = (uint32_t)knn;
+    in->tuned = 1;
+    return 0;
+}
+
 /* Y_ROWPTR + Y_ROWS, both or neither */
 static int model_y(pefa_index *ix, pefa_model *m)
 {
@@ -87,6 +113,20 @@ static int model_y(pefa_index *ix, pefa_model *m)
     return 0;
 }
 
+/* [X2] XS_NORMS: f32 [n_passages], optional (absent in format 1.0 files) */
+static int model_norms(pefa_index *ix, pefa_model *m)
+{
+    pefa_section_info si;
+    const void *p;
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_XS_NORMS, PEFA_TARGET_NONE, PEFA_TYPE_F32, &p, &si));
+    if (!p) return 0;
+    RETURN_ERROR_IF(si.ndim != 1 || si.shape[0] != m->info.n_passages || !m->Z, PEFA_ERR_CORRUPT,
+                    "%s: XS_NORMS has %llu entries for %u passages (or no z vectors)", m->path,
+                    (unsigned long long)si.shape[0], m->info.n_passages);
+    m->S = (const float *)p;
+    return 0;
+}
+
 static int model_build(pefa_index *ix, pefa_model *m)
 {
     pefa_model_info *in = &m->info;
@@ -100,6 +140,8 @@ static int model_build(pefa_index *ix, pefa_model *m)
     in->has_xs = m->E != NULL;
     in->has_z = m->Z != NULL;
     FORWARD_IF_ERROR(model_y(ix, m));
+    FORWARD_IF_ERROR(model_norms(ix, m));
+    FORWARD_IF_ERROR(model_default(ix, m));
     FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_PASSAGES, m->P, in->n_passages, in->dim, m->stride, &m->gp,
                            &in->has_graph_passages));
     FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_QUERIES, m->Q, in->n_queries, in->dim, m->stride, &m->gq,
@@ -142,6 +184,6 @@ int pefa_model_describe(pefa_index *ix, pefa_model_info *out)
 {
     pefa_model *m;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
-    pefa__abi_out(out, &m->info, PEFA_V1_SIZE(pefa_model_info, vector_type), sizeof *out);
+    pefa__abi_out(out, &m->info, PEFA_V1_MODEL_INFO, sizeof *out);
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct {
     size_t stride;            /* bytes per vector row (P, Q, Z: dim columns) */
     size_t stride_e;          /* bytes per XS row: dim + 1 columns (unit-norm completion) */
     const void *P, *Q, *E, *Z;
+    const float *S;           /* |S_j| (XS_NORMS), NULL in format 1.0 files */
     const uint64_t *y_rowptr; /* NULL if no Y */
     const uint8_t *y_rows;
     uint64_t y_rows_len;

@@ -6,8 +6,6 @@
 #include "common/error.h"
 #include "pefa/params.h"
 
-#define QP_V1_SIZE PEFA_V1_SIZE(pefa_query_params, exact)
-
 static int check_ranges(const pefa_query_params *q)
 {
     RETURN_ERROR_IF(q->mode < PEFA_MODE_DEFAULT || q->mode > PEFA_MODE_XL, PEFA_ERR_INVALID_ARG,
@@ -40,19 +38,24 @@ static int check_mode(const pefa_model *m, const pefa_qp *r)
 
 int pefa__qp_resolve(const pefa_model *m, const pefa_query_params *p, pefa_qp *r)
 {
+    const pefa_model_info *in = &m->info;
     pefa_query_params q;
-    pefa__abi_in(&q, sizeof q, p, QP_V1_SIZE);
+    int tuned;
+    pefa__abi_in(&q, sizeof q, p, PEFA_V1_QUERY_PARAMS);
     FORWARD_IF_ERROR(check_ranges(&q));
     memset(r, 0, sizeof *r);
-    r->mode = q.mode == PEFA_MODE_DEFAULT ? PEFA_MODE_ERM : q.mode;
+    r->mode = q.mode == PEFA_MODE_DEFAULT ? in->default_mode : q.mode;
+    /* the tuned lambda and k come with the tuned mode; explicit values win */
+    tuned = in->tuned && r->mode == in->default_mode;
     r->k = q.k ? q.k : PEFA_DEFAULT_K;
     r->ef = q.ef ? q.ef : PEFA_DEFAULT_EF;
-    r->knn = q.knn ? q.knn : PEFA_DEFAULT_KNN;
+    r->knn = q.knn ? q.knn : tuned && in->default_knn ? in->default_knn : PEFA_DEFAULT_KNN;
     /* XL scores top-k from its candidates: at least k of them come from ERM */
     r->topk_p = q.topk_p ? q.topk_p : PEFA_DEFAULT_TOPK_P;
     if (r->mode == PEFA_MODE_XL && r->topk_p < r->k) r->topk_p = r->k;
     if (q.set & PEFA_SET_LAMBDA) r->lambda = q.lambda;
-    else r->lambda = r->mode == PEFA_MODE_XS ? m->info.xs_lambda : PEFA_DEFAULT_XL_LAMBDA;
+    else if (tuned && r->mode != PEFA_MODE_ERM) r->lambda = in->default_lambda;
+    else r->lambda = r->mode == PEFA_MODE_XS ? in->xs_lambda : PEFA_DEFAULT_XL_LAMBDA;
     r->xs_rescore = r->mode == PEFA_MODE_XS && fabsf(r->lambda - m->info.xs_lambda) >= 1e-7f;
     r->knn_div = q.knn_norm == PEFA_KNN_V1 ? 1.0f
                  : (float)(r->knn < m->info.n_queries ? r->knn : (m->info.n_queries ? m->info.n_queries : 1));
@@ -68,7 +71,7 @@ int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p, pefa_q
     pefa_qp r;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     FORWARD_IF_ERROR(pefa__qp_resolve(m, p, &r));
-    pefa__abi_in(&q, sizeof q, p, QP_V1_SIZE);
+    pefa__abi_in(&q, sizeof q, p, PEFA_V1_QUERY_PARAMS);
     q.size = sizeof q;
     q.mode = r.mode;
     q.k = r.k;
@@ -78,6 +81,6 @@ int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p, pefa_q
     q.lambda = r.lambda;
     q.set |= PEFA_SET_LAMBDA;
     q.exact = r.exact;
-    pefa__abi_out(out, &q, QP_V1_SIZE, sizeof q);
+    pefa__abi_out(out, &q, PEFA_V1_QUERY_PARAMS, sizeof q);
     return 0;
 }
