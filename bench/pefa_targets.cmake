@@ -40,3 +40,9 @@ add_executable(first_query ${CMAKE_CURRENT_SOURCE_DIR}/first_query.c)
 target_compile_options(first_query PRIVATE ${PEFA_WARNINGS})
 target_include_directories(first_query PRIVATE ${CMAKE_SOURCE_DIR}/libidx ${CMAKE_SOURCE_DIR}/tools)
 target_link_libraries(first_query PRIVATE pefa_toolutil pefa_static)
+
+# bench-tune: what pefa-build --tune adds to a 300k + 300k build (issue 8's cost target)
+add_custom_target(bench-tune
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tune_cost.sh $<TARGET_FILE_DIR:pefa-build> ${PEFA_BENCH_DATA} 2
+  DEPENDS pefa-build USES_TERMINAL
+  COMMENT "tuning cost: 300k passages, 300k noisy training queries")
