@@ -15,7 +15,8 @@ mkdir -p "$out"
 echo "== building the index from $d (5,183 passages, 809 training queries, 919 pairs)"
 "$bin"/pefa-build -o "$out"/scifact.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt \
   --queries $d/train_queries.npy --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv \
-  --lambda 0.5 --encoder "glove-100 idf-mean (data/scifact/derive.py)"
+  --lambda 0.5 --encoder "glove-100 idf-mean (data/scifact/derive.py)" --threads 1 --seed 42 --tune
+# one build thread and a seed: the same index, and the same figures, on every run
 echo
 "$bin"/pefa-dump "$out"/scifact.pefa | head -n 12 || true
 echo
@@ -31,6 +32,8 @@ row "ERM (frozen encoder)" --mode erm
 row "PEFA-XS (lambda 0.5)" --mode xs
 row "PEFA-XL (lambda 0.1, k 16, exact)" --mode xl --lambda 0.1 --knn 16
 row "PEFA-XL (lambda 0.1, k 16, sparse-add)" --mode xl --lambda 0.1 --knn 16 --xl-scoring sparse-add
+tuned=$("$bin"/pefa-dump "$out"/scifact.pefa | sed -nE 's/^tuned +([a-z]+( lambda [0-9.]+)?( k [0-9]+)?).*/\1/p')
+row "PEFA tuned, no flags ($tuned)"
 echo
 echo "Ids in every output are SciFact's own, e.g.:"
 "$bin"/pefa-query "$out"/scifact.pefa --queries $d/test_queries.npy --query-ids $d/test_query_ids.txt \
