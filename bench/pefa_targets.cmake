@@ -3,7 +3,7 @@
 #   bench-y    : sizes and row-access cost of Y encodings (docs/y-encoding.md)
 #   bench-open : open time and resident memory, 4 MB vs 4 GB index (needs ~4 GB free)
 set(PEFA_BENCH_DATA "${CMAKE_SOURCE_DIR}/build/bench-data" CACHE PATH "GloVe cache (bench/fetch_glove.sh)")
-foreach(b pefa_bench y_bench)
+foreach(b pefa_bench y_bench xs_graph_bench)
   add_executable(${b} ${CMAKE_CURRENT_SOURCE_DIR}/${b}.c)
   target_compile_options(${b} PRIVATE ${PEFA_WARNINGS})
   target_include_directories(${b} PRIVATE ${CMAKE_SOURCE_DIR}/libidx ${CMAKE_SOURCE_DIR}/tools)
