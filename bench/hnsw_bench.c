@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "hnsw/hnsw.h"
+#include "kernels/quant.h"
 
 typedef struct {
     void *data;
@@ -110,12 +111,16 @@ int main(int argc, char **argv)
     unsigned M = 16, efc = 200, threads = 2, k = 10, reps = 1;
     unsigned long long seed = 42;
     size_t nbase = 0, nq = 0;
-    int f16 = 0;
+    int f16 = 0, i8 = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--f16")) {
             f16 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--i8")) {
+            i8 = 1;
             continue;
         }
         if (!v) {
@@ -144,7 +149,7 @@ int main(int argc, char **argv)
         reps = 1;
     if (!base_p || !q_p || !gt_p || k == 0) {
         fprintf(stderr, "usage: %s --base B.npy --queries Q.npy --gt G.npy [--M m] [--efc e] "
-                        "[--threads t] [--ef a,b,c] [--k k] [--nbase n] [--nq n] [--f16] [--reps r]\n", argv[0]);
+                        "[--threads t] [--ef a,b,c] [--k k] [--nbase n] [--nq n] [--f16] [--i8] [--reps r]\n", argv[0]);
         return 2;
     }
     npy base, qs, gt;
@@ -198,6 +203,20 @@ int main(int argc, char **argv)
     const int32_t *G = gt.data;
     if (!s || !ids || !sc || !all)
         return 1;
+    float *scales = NULL;
+    int8_t *codes = NULL;
+    if (i8) { /* int8 codes of the rows: the search walks on them and re-ranks its beam */
+        double tq = now_s();
+        scales = malloc(dim * sizeof *scales);
+        codes = malloc(nbase * dim);
+        if (!scales || !codes)
+            return 1;
+        pefa__quant_scales(vecs, f16 ? PEFA_TYPE_F16 : PEFA_TYPE_F32, stride, (uint32_t)nbase, dim, scales);
+        pefa__quant_rows(vecs, f16 ? PEFA_TYPE_F16 : PEFA_TYPE_F32, stride, (uint32_t)nbase, dim, scales, codes);
+        g.view.codes = codes;
+        g.view.code_scales = scales;
+        printf("codes i8 seconds=%.3f\n", now_s() - tq);
+    }
     /* warm-up pass (page in, caches) */
     for (size_t i = 0; i < nq; i++)
         pefa__hnsw_search(&g.view, Q + i * dim, k, 10, s, ids, sc);
@@ -209,32 +228,36 @@ int main(int argc, char **argv)
             p++;
         if (ef == 0)
             continue;
-        /* best of reps passes (the machine may be shared) */
-        double best = 1e300;
-        for (unsigned rep = 0; rep < reps; rep++) {
-            double ts = now_s();
-            for (size_t i = 0; i < nq; i++) {
-                int r = pefa__hnsw_search(&g.view, Q + i * dim, k, ef, s, all + i * k, sc);
-                for (int a = r < 0 ? 0 : r; a < (int)k; a++)
-                    all[i * k + (size_t)a] = UINT32_MAX;
+        /* best of reps passes (the machine may be shared); with --i8 the
+         * full-row and the code searches alternate on the same graph */
+        for (int variant = 0; variant < (i8 ? 2 : 1); variant++) {
+            double best = 1e300;
+            for (unsigned rep = 0; rep < reps; rep++) {
+                g.view.codes = i8 && variant == 1 ? codes : NULL;
+                double ts = now_s();
+                for (size_t i = 0; i < nq; i++) {
+                    int r = pefa__hnsw_search(&g.view, Q + i * dim, k, ef, s, all + i * k, sc);
+                    for (int a = r < 0 ? 0 : r; a < (int)k; a++)
+                        all[i * k + (size_t)a] = UINT32_MAX;
+                }
+                double te = now_s();
+                if (te - ts < best)
+                    best = te - ts;
             }
-            double te = now_s();
-            if (te - ts < best)
-                best = te - ts;
+            uint64_t hits = 0;
+            for (size_t i = 0; i < nq; i++) {
+                const int32_t *gi = G + i * gt.cols;
+                for (unsigned a = 0; a < k; a++)
+                    for (unsigned b = 0; b < k; b++)
+                        if ((int64_t)all[i * k + a] == gi[b]) {
+                            hits++;
+                            break;
+                        }
+            }
+            printf("search%s ef=%u recall=%.5f qps=%.1f ms_per_query=%.4f\n", variant ? "_i8" : "", ef,
+                   (double)hits / ((double)nq * k), (double)nq / best, 1e3 * best / (double)nq);
+            fflush(stdout);
         }
-        uint64_t hits = 0;
-        for (size_t i = 0; i < nq; i++) {
-            const int32_t *gi = G + i * gt.cols;
-            for (unsigned a = 0; a < k; a++)
-                for (unsigned b = 0; b < k; b++)
-                    if ((int64_t)all[i * k + a] == gi[b]) {
-                        hits++;
-                        break;
-                    }
-        }
-        printf("search ef=%u recall=%.5f qps=%.1f ms_per_query=%.4f\n", ef, (double)hits / ((double)nq * k),
-               (double)nq / best, 1e3 * best / (double)nq);
-        fflush(stdout);
     }
     pefa__hnsw_scratch_free(s);
     free(ids);
@@ -242,6 +265,8 @@ int main(int argc, char **argv)
     free(sc);
     pefa__hnsw_graph_free(&g);
     free(h);
+    free(codes);
+    free(scales);
     free(base.data);
     free(qs.data);
     free(gt.data);

@@ -71,7 +71,7 @@ extern "C" {
 #define PEFA_VERSION_NUMBER (PEFA_VERSION_MAJOR * 10000 + PEFA_VERSION_MINOR * 100 + PEFA_VERSION_PATCH)
 /* on-disk format version this library writes (and the newest major it reads) */
 #define PEFA_FORMAT_MAJOR 1
-#define PEFA_FORMAT_MINOR 1
+#define PEFA_FORMAT_MINOR 2
 
 PEFA_API unsigned pefa_version_number(void);
 PEFA_API const char *pefa_version_string(void);
@@ -125,9 +125,10 @@ PEFA_API void pefa_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 /* Size and XXH3-64 of a whole file, read sequentially. IO names the path. */
 PEFA_API int pefa_file_digest(const char *path, uint64_t *bytes, uint64_t *xxh3);
 /* The inner-product kernels are chosen once, at first use, from what the CPU
- * supports: "avx512", "avx2" (AVX2+FMA, F16C for f16 rows) or "scalar".
- * pefa_kernel_name() says which is in use. pefa_kernel_select("scalar" |
- * "avx2" | "avx512" | "auto") overrides the choice for the whole process;
+ * supports: "avx512-vnni" (AVX-512 with VNNI for int8 codes), "avx512",
+ * "avx2" (AVX2+FMA, F16C for f16 rows) or "scalar". pefa_kernel_name() says
+ * which is in use. pefa_kernel_select("scalar" | "avx2" | "avx512" |
+ * "avx512-vnni" | "auto") overrides the choice for the whole process;
  * INVALID_ARG if the CPU lacks it. Call it before any search or build starts:
  * it is not synchronised with running searches. */
 PEFA_API const char *pefa_kernel_name(void);
@@ -149,7 +150,9 @@ enum {
     PEFA_KIND_HNSW_UPPER_IDS = 7,  /* u32 [n_upper] */
     PEFA_KIND_HNSW_UPPER_OFFS = 8, /* u64 [n_upper + 1] */
     PEFA_KIND_HNSW_UPPER_ADJ = 9,  /* u32 [len] */
-    PEFA_KIND_XS_NORMS = 10        /* f32 [n_passages]: |S_j|, S_j = sum_i Y_ij q_i (format 1.1) */
+    PEFA_KIND_XS_NORMS = 10,       /* f32 [n_passages]: |S_j|, S_j = sum_i Y_ij q_i (format 1.1) */
+    PEFA_KIND_CODES = 11,          /* i8 [rows, columns]: int8 codes of VECTORS/target (format 1.2) */
+    PEFA_KIND_CODE_SCALES = 12     /* f32 [columns]: their per-dimension scales (format 1.2) */
 };
 /* section targets: which vector set a VECTORS / HNSW_* section is about */
 enum {
@@ -303,7 +306,9 @@ typedef struct {
     uint32_t ef_construction;/* 0 = 500 */
     uint64_t seed;           /* default 42; one thread + a seed = the same file content */
     uint32_t threads;        /* 0 = all online CPUs */
-    uint8_t vector_type;     /* 0 or PEFA_TYPE_F32: f32 storage; PEFA_TYPE_F16 */
+    uint8_t vector_type;     /* 0 or PEFA_TYPE_F32: f32 storage; PEFA_TYPE_F16; PEFA_TYPE_I8: f16
+                                rows plus int8 codes the graphs are searched on (each search's
+                                final beam is re-scored from the f16 rows) */
     uint8_t y_codec;         /* PEFA_CODEC_RAW (0, mapped in place) or PEFA_CODEC_ZSTD */
     uint8_t no_graphs;       /* 1: no HNSW graphs (exact search only) */
     pefa_progress_fn progress;

@@ -43,7 +43,8 @@ static void usage(void)
            "  --ef-construction N    HNSW build beam (default 500)\n"
            "  --seed N               random seed (default 42)\n"
            "  --threads N            build threads (default: all CPUs)\n"
-           "  --vector-type T        f32 (default) or f16 storage\n"
+           "  --vector-type T        f32 (default), f16, or i8: f16 rows plus int8 codes that the\n"
+           "                         graphs are searched on (results re-scored from the f16 rows)\n"
            "  --y-codec C            raw (default) or zstd for the relevance matrix\n"
            "  --no-graphs            exact search only (no HNSW graphs)\n"
            "Tuning (needs training queries):\n"
@@ -78,7 +79,8 @@ static void parse_vector_type(const char *s, pefa_build_params *bp)
 {
     if (strcmp(s, "f32") == 0) bp->vector_type = PEFA_TYPE_F32;
     else if (strcmp(s, "f16") == 0) bp->vector_type = PEFA_TYPE_F16;
-    else cli_usage_error("--vector-type: '%s' is not f32 or f16", s);
+    else if (strcmp(s, "i8") == 0) bp->vector_type = PEFA_TYPE_I8;
+    else cli_usage_error("--vector-type: '%s' is not f32, f16 or i8", s);
 }
 
 static void parse_y_codec(const char *s, pefa_build_params *bp)

@@ -36,6 +36,8 @@ const char *pefa_kind_name(uint32_t kind)
     case PEFA_KIND_HNSW_UPPER_OFFS: return "HNSW_UPPER_OFFS";
     case PEFA_KIND_HNSW_UPPER_ADJ: return "HNSW_UPPER_ADJ";
     case PEFA_KIND_XS_NORMS: return "XS_NORMS";
+    case PEFA_KIND_CODES: return "CODES";
+    case PEFA_KIND_CODE_SCALES: return "CODE_SCALES";
     default: return "UNKNOWN";
     }
 }
@@ -59,7 +61,7 @@ const char *pefa_codec_name(uint8_t codec)
 
 static int kind_known(uint32_t kind)
 {
-    return kind >= PEFA_KIND_META && kind <= PEFA_KIND_XS_NORMS;
+    return kind >= PEFA_KIND_META && kind <= PEFA_KIND_CODE_SCALES;
 }
 
 /* ---- validation ------------------------------------------------------------ */

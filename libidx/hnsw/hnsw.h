@@ -44,6 +44,10 @@ typedef struct {
     const uint64_t *upper_offs;
     const uint32_t *upper_adj;
     uint64_t upper_adj_len; /* number of u32 in upper_adj */
+    /* optional int8 codes of the rows (kernels/quant.h): when set, the search
+     * walks the graph on codes and re-scores its final beam with vecs */
+    const int8_t *codes;     /* row v at codes + v*dim */
+    const float *code_scales;/* dim per-dimension scales */
 } hnsw_view;
 
 /* Levels are capped here when drawn; a graph read from a file with a higher
@@ -88,7 +92,8 @@ void pefa__hnsw_scratch_free(hnsw_scratch *s);
 
 /* Top-k by inner product with q (f32[dim]); beam = max(ef, k).
  * Writes up to k results, best first, into ids/scores; returns the count
- * (>= 0) or a negative error code. Re-entrant; view is read-only. */
+ * (>= 0) or a negative error code. With codes, the whole beam is re-scored
+ * from the full rows and the scores are exact. Re-entrant; view is read-only. */
 int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t ef,
                 hnsw_scratch *s, uint32_t *ids, float *scores);
 

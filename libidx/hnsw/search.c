@@ -16,6 +16,7 @@
  */
 #include "hnsw/hnsw.h"
 #include "hnsw/heap.h"
+#include "kernels/quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -39,6 +40,8 @@ struct hnsw_scratch {
     size_t cand_cap;
     hent *res;          /* max-heap of the best beam results */
     size_t res_cap;
+    int8_t *qcode;      /* the query's int8 codes (views with codes) */
+    size_t qcode_cap;
 };
 
 hnsw_scratch *pefa__hnsw_scratch_new(void)
@@ -54,6 +57,7 @@ void pefa__hnsw_scratch_free(hnsw_scratch *s)
     free(s->pool);
     free(s->cand);
     free(s->res);
+    free(s->qcode);
     free(s);
 }
 
@@ -122,10 +126,10 @@ static inline const void *row(const hnsw_view *v, uint32_t id)
     return (const char *)v->vecs + (size_t)id * v->vec_stride;
 }
 
-static inline void prefetch_row(const hnsw_view *v, uint32_t id, size_t row_bytes)
+static inline void prefetch_bytes(const void *row, size_t bytes)
 {
-    const char *p = row(v, id);
-    for (size_t o = 0; o < row_bytes; o += 64)
+    const char *p = row;
+    for (size_t o = 0; o < bytes; o += 64)
         __builtin_prefetch(p + o, 0, 3);
 }
 
@@ -174,13 +178,61 @@ static int check_view(const hnsw_view *v)
 
 #define CHUNK 64
 
+/* what a search scores rows with: full rows, or the rows' int8 codes */
+typedef struct {
+    const hnsw_view *v;
+    const float *q;
+    pefa_dot_fn dot;
+    pefa_dot_i8_fn dot8;   /* non-NULL: score on codes */
+    const int8_t *qv;
+    int32_t qsum;
+    float qt;
+    size_t row_bytes;      /* bytes a score reads (for prefetching) */
+} scorer;
+
+static int scorer_init(scorer *sc, const hnsw_view *v, const float *q, hnsw_scratch *s)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->v = v;
+    sc->q = q;
+    sc->dot = pefa__dot_kernel(v->elem);
+    sc->row_bytes = (size_t)v->dim * elem_size(v->elem);
+    if (!sc->dot) return PEFA_ERR_INVALID_ARG;
+    if (!v->codes) return 0;
+    if (s->qcode_cap < v->dim) {
+        int8_t *p = realloc(s->qcode, v->dim);
+        if (!p) return PEFA_ERR_NOMEM;
+        s->qcode = p;
+        s->qcode_cap = v->dim;
+    }
+    pefa__quant_query(q, v->code_scales, v->dim, s->qcode, &sc->qsum, &sc->qt);
+    sc->dot8 = pefa__dot_i8_kernel();
+    sc->qv = s->qcode;
+    sc->row_bytes = v->dim;
+    return 0;
+}
+
+/* the traversal's distance of node id: minus the (approximate) inner product */
+static inline float dist(const scorer *sc, uint32_t id)
+{
+    const hnsw_view *v = sc->v;
+    if (sc->dot8) return -sc->qt * (float)sc->dot8(sc->qv, sc->qsum, v->codes + (size_t)id * v->dim, v->dim);
+    return -sc->dot(sc->q, row(v, id), v->dim);
+}
+
+static inline const void *scored_row(const scorer *sc, uint32_t id)
+{
+    return sc->dot8 ? (const void *)(sc->v->codes + (size_t)id * sc->v->dim) : row(sc->v, id);
+}
+
 /* Greedy descent from the entry point through the upper levels; returns the
  * level-0 start node and its distance in *d. Moves only on strict
  * improvement, so it ends on any (even cyclic) graph. */
-static uint32_t descend(const hnsw_view *v, const float *q, pefa_dot_fn dot, float *d)
+static uint32_t descend(const scorer *sc, float *d)
 {
+    const hnsw_view *v = sc->v;
     uint32_t cur = v->entry < v->n ? v->entry : 0;
-    float curd = -dot(q, row(v, cur), v->dim);
+    float curd = dist(sc, cur);
     uint32_t top = v->n_upper == 0 ? 0 : v->max_level < PEFA_HNSW_MAX_LEVEL ? v->max_level : PEFA_HNSW_MAX_LEVEL;
     for (uint32_t lev = top; lev >= 1; lev--) {
         for (;;) {
@@ -192,7 +244,7 @@ static uint32_t descend(const hnsw_view *v, const float *q, pefa_dot_fn dot, flo
             for (uint32_t j = 0; j < cnt; j++) {
                 if (nb[j] >= v->n)
                     continue;
-                float dd = -dot(q, row(v, nb[j]), v->dim);
+                float dd = dist(sc, nb[j]);
                 if (dd < bestd) {
                     bestd = dd;
                     best = nb[j];
@@ -210,10 +262,11 @@ static uint32_t descend(const hnsw_view *v, const float *q, pefa_dot_fn dot, flo
 
 /* Expands node c on level 0: unvisited neighbours are scored (prefetched a
  * chunk ahead) and enter both heaps when they beat the worst of the beam. */
-static int expand(const hnsw_view *v, const float *q, pefa_dot_fn dot, hnsw_scratch *s, uint16_t epoch,
-                  uint32_t c, size_t beam, size_t *ncand, size_t *nres)
+static int expand(const scorer *sc, hnsw_scratch *s, uint16_t epoch, uint32_t c, size_t beam, size_t *ncand,
+                  size_t *nres)
 {
-    const size_t stride0 = (size_t)v->M0 + 1, row_bytes = (size_t)v->dim * elem_size(v->elem);
+    const hnsw_view *v = sc->v;
+    const size_t stride0 = (size_t)v->M0 + 1;
     const uint32_t *blk = v->l0 + (size_t)c * stride0, *nb = blk + 1;
     uint32_t cnt = blk[0] > v->M0 ? v->M0 : blk[0], todo[CHUNK];
     int rc;
@@ -225,14 +278,14 @@ static int expand(const hnsw_view *v, const float *q, pefa_dot_fn dot, hnsw_scra
                 continue;
             s->tags[x] = epoch;
             todo[m++] = x;
-            __builtin_prefetch(row(v, x), 0, 3);
+            __builtin_prefetch(scored_row(sc, x), 0, 3);
         }
         if (*ncand + m > s->cand_cap && (rc = grow_heap(&s->cand, &s->cand_cap, *ncand + m)) != 0)
             return rc;
         for (uint32_t j = 0; j < m; j++) {
             if (j + 1 < m)
-                prefetch_row(v, todo[j + 1], row_bytes);
-            float d = -dot(q, row(v, todo[j]), v->dim);
+                prefetch_bytes(scored_row(sc, todo[j + 1]), sc->row_bytes);
+            float d = dist(sc, todo[j]);
             if (*nres < beam || d < s->res[0].d) {
                 minh_push(s->cand, ncand, d, todo[j]);
                 maxh_push(s->res, nres, d, todo[j]);
@@ -241,6 +294,23 @@ static int expand(const hnsw_view *v, const float *q, pefa_dot_fn dot, hnsw_scra
             }
         }
     }
+    return 0;
+}
+
+/* the beam found on codes, re-scored from the full rows (exact scores) */
+static int rerank(const scorer *sc, hnsw_scratch *s, size_t *nres)
+{
+    size_t n = *nres;
+    int rc = grow_heap(&s->cand, &s->cand_cap, n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        s->cand[i].id = s->res[i].id;
+        s->cand[i].d = -sc->dot(sc->q, row(sc->v, s->res[i].id), sc->v->dim);
+    }
+    *nres = 0;
+    for (size_t i = 0; i < n; i++)
+        maxh_push(s->res, nres, s->cand[i].d, s->cand[i].id);
     return 0;
 }
 
@@ -268,11 +338,11 @@ int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t e
         return rc;
     if (k == 0 || v->n == 0)
         return 0;
-    pefa_dot_fn dot = pefa__dot_kernel(v->elem);
-    if (!dot)
-        return PEFA_ERR_INVALID_ARG;
+    scorer sc;
+    if ((rc = scorer_init(&sc, v, q, s)) != 0)
+        return rc;
     float curd;
-    uint32_t cur = descend(v, q, dot, &curd);
+    uint32_t cur = descend(&sc, &curd);
     size_t beam = ef > k ? ef : k, nres = 0, ncand = 0;
     uint16_t epoch;
     if (beam > v->n)
@@ -290,9 +360,11 @@ int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t e
         minh_pop(s->cand, &ncand);
         if (ncand)
             __builtin_prefetch(v->l0 + (size_t)s->cand[0].id * (v->M0 + 1), 0, 3);
-        if ((rc = expand(v, q, dot, s, epoch, c.id, beam, &ncand, &nres)) != 0)
+        if ((rc = expand(&sc, s, epoch, c.id, beam, &ncand, &nres)) != 0)
             return rc;
     }
+    if (sc.dot8 && (rc = rerank(&sc, s, &nres)) != 0)
+        return rc;
     return (int)take_results(s, nres, k, ids, scores);
 }
 

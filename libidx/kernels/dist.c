@@ -144,8 +144,59 @@ static float dot_f16_scalar(const float *a, const void *bv, size_t dim)
     return s0 + s1;
 }
 
+/* <v, c> of int8 query codes v and row codes c; qsum (= sum of v) is used by
+ * kernels that work on c + 128 */
+static int32_t dot_i8_scalar(const int8_t *v, int32_t qsum, const int8_t *c, size_t dim)
+{
+    int32_t s = 0;
+    (void)qsum;
+    for (size_t i = 0; i < dim; i++)
+        s += (int32_t)v[i] * c[i];
+    return s;
+}
+
 /* ---- x86 SIMD kernels -------------------------------------------------------- */
 #if PEFA_X86
+
+/* VNNI multiplies unsigned by signed bytes: the row codes are turned into
+ * c + 128 (xor 0x80) and 128 * sum(v) is taken back off */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static int32_t dot_i8_vnni(const int8_t *v, int32_t qsum, const int8_t *c, size_t dim)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i acc = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= dim; i += 64)
+        acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_loadu_si512((const void *)(c + i)), flip),
+                                  _mm512_loadu_si512((const void *)(v + i)));
+    if (i < dim) { /* masked tail: v is 0 there, so c + 128 does not count */
+        __mmask64 m = ((__mmask64)1 << (dim - i)) - 1;
+        acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, c + i), flip),
+                                  _mm512_maskz_loadu_epi8(m, v + i));
+    }
+    return _mm512_reduce_add_epi32(acc) - 128 * qsum;
+}
+
+__attribute__((target("avx2")))
+static int32_t dot_i8_avx2(const int8_t *v, int32_t qsum, const int8_t *c, size_t dim)
+{
+    __m256i acc = _mm256_setzero_si256();
+    size_t i = 0;
+    int32_t s;
+    (void)qsum;
+    for (; i + 16 <= dim; i += 16) {
+        __m256i a = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(v + i)));
+        __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(c + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+    }
+    __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    lo = _mm_add_epi32(lo, _mm_shuffle_epi32(lo, 0x4e));
+    lo = _mm_add_epi32(lo, _mm_shuffle_epi32(lo, 0xb1));
+    s = _mm_cvtsi128_si32(lo);
+    for (; i < dim; i++)
+        s += (int32_t)v[i] * c[i];
+    return s;
+}
 
 __attribute__((target("avx512f")))
 static float dot_f32_avx512(const float *a, const void *bv, size_t dim)
@@ -298,16 +349,20 @@ static void f16_to_f32_f16c(const uint16_t *src, float *dst, size_t n)
 typedef struct {
     const char *name;
     pefa_dot_fn dot_f32, dot_f16;
+    pefa_dot_i8_fn dot_i8;
     void (*to_f16)(const float *, uint16_t *, size_t);
     void (*to_f32)(const uint16_t *, float *, size_t);
 } kernel_set;
 
-static const kernel_set k_scalar = {"scalar", dot_f32_scalar, dot_f16_scalar, f32_to_f16_scalar,
+static const kernel_set k_scalar = {"scalar", dot_f32_scalar, dot_f16_scalar, dot_i8_scalar, f32_to_f16_scalar,
                                     f16_to_f32_scalar};
 #if PEFA_X86
-static const kernel_set k_avx2 = {"avx2", dot_f32_avx2, dot_f16_avx2, f32_to_f16_f16c, f16_to_f32_f16c};
-static const kernel_set k_avx512 = {"avx512", dot_f32_avx512, dot_f16_avx512, f32_to_f16_f16c,
+static const kernel_set k_avx2 = {"avx2", dot_f32_avx2, dot_f16_avx2, dot_i8_avx2, f32_to_f16_f16c,
+                                  f16_to_f32_f16c};
+static const kernel_set k_avx512 = {"avx512", dot_f32_avx512, dot_f16_avx512, dot_i8_avx2, f32_to_f16_f16c,
                                     f16_to_f32_f16c};
+static const kernel_set k_avx512vnni = {"avx512-vnni", dot_f32_avx512, dot_f16_avx512, dot_i8_vnni, f32_to_f16_f16c,
+                                        f16_to_f32_f16c};
 #endif
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -327,9 +382,11 @@ static const kernel_set *kernel_find(const char *want)
     int has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                    __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
     int has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f");
+    int has_vnni = has_avx512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
     if (want && strcmp(want, "avx2") == 0) return has_avx2 ? &k_avx2 : NULL;
     if (want && strcmp(want, "avx512") == 0) return has_avx512 ? &k_avx512 : NULL;
-    best = has_avx512 ? &k_avx512 : has_avx2 ? &k_avx2 : &k_scalar;
+    if (want && strcmp(want, "avx512-vnni") == 0) return has_vnni ? &k_avx512vnni : NULL;
+    best = has_vnni ? &k_avx512vnni : has_avx512 ? &k_avx512 : has_avx2 ? &k_avx2 : &k_scalar;
 #endif
     if (want && strcmp(want, "auto") != 0) return NULL;
     return best;
@@ -338,6 +395,12 @@ static const kernel_set *kernel_find(const char *want)
 static void dispatch_init(void)
 {
     g_k = kernel_find(NULL);
+}
+
+pefa_dot_i8_fn pefa__dot_i8_kernel(void)
+{
+    pthread_once(&g_once, dispatch_init);
+    return g_k->dot_i8;
 }
 
 pefa_dot_fn pefa__dot_kernel(int elem)
@@ -359,7 +422,7 @@ int pefa_kernel_select(const char *name)
     const kernel_set *k = name ? kernel_find(name) : NULL;
     pthread_once(&g_once, dispatch_init);
     if (!k)
-        return pefa__set_error(PEFA_ERR_INVALID_ARG, "kernel '%s' is not one this CPU runs (scalar, avx2, avx512, auto)",
+        return pefa__set_error(PEFA_ERR_INVALID_ARG, "kernel '%s' is not one this CPU runs (scalar, avx2, avx512, avx512-vnni, auto)",
                                name ? name : "(null)");
     g_k = k;
     return 0;

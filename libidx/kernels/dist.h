@@ -19,4 +19,8 @@ typedef float (*pefa_dot_fn)(const float *a, const void *b, size_t dim);
 /* The kernel for elem (PEFA_TYPE_F32 or PEFA_TYPE_F16), or NULL for other types. */
 pefa_dot_fn pefa__dot_kernel(int elem);
 
+/* <v, c> of int8 codes (quant.h): qsum must be the sum of v */
+typedef int32_t (*pefa_dot_i8_fn)(const int8_t *v, int32_t qsum, const int8_t *c, size_t dim);
+pefa_dot_i8_fn pefa__dot_i8_kernel(void);
+
 #endif

@@ -116,7 +116,7 @@ static void batch_run(batch_job *jobs, uint32_t nt)
 int pefa_search_batch(pefa_index *ix, const float *queries, uint64_t n, uint64_t stride, const pefa_query_params *p,
                       uint32_t threads, pefa_hit *hits, uint32_t *n_hits)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     pefa_qp r;
     batch_job one, *jobs;
     uint32_t nt;

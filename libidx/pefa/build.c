@@ -29,6 +29,7 @@
 #include "container/container.h"
 #include "hnsw/hnsw.h"
 #include "idmap/idmap.h"
+#include "kernels/quant.h"
 #include "pefa/graph_store.h"
 #include "pefa/tune.h"
 #include "pefa/ycsr.h"
@@ -62,6 +63,9 @@ typedef struct {
     strbuf meta_tune;          /* tune.* lines, when tuned */
     char *idpath;              /* "<out>.<uuid>.ids" when ids are given */
     int committed;             /* the index was renamed into place */
+    uint8_t rows_type;         /* the VECTORS sections' type: f32, or f16 (for f16 and i8) */
+    int8_t *codes[3];          /* i8: codes of P, E, Q (graph targets) */
+    float *scales[3];
     const char *stage;         /* for graph progress */
 } build_ctx;
 
@@ -123,8 +127,8 @@ static int check_params(const pefa_build_params *p)
                     PEFA_MAX_M);
     RETURN_ERROR_IF(p->ef_construction > (1u << 24), PEFA_ERR_INVALID_ARG, "pefa_build: ef_construction %u too large",
                     p->ef_construction);
-    RETURN_ERROR_IF(p->vector_type != PEFA_TYPE_F32 && p->vector_type != PEFA_TYPE_F16, PEFA_ERR_INVALID_ARG,
-                    "pefa_build: vector type must be f32 or f16");
+    RETURN_ERROR_IF(p->vector_type != PEFA_TYPE_F32 && p->vector_type != PEFA_TYPE_F16 && p->vector_type != PEFA_TYPE_I8,
+                    PEFA_ERR_INVALID_ARG, "pefa_build: vector type must be f32, f16 or i8");
     RETURN_ERROR_IF(p->y_codec > PEFA_CODEC_ZSTD, PEFA_ERR_INVALID_ARG, "pefa_build: unknown Y codec %u", p->y_codec);
     RETURN_ERROR_IF(p->set & ~(PEFA_SET_LAMBDA | PEFA_SET_SEED), PEFA_ERR_INVALID_ARG,
                     "pefa_build: unknown set bits 0x%x", p->set);
@@ -149,6 +153,7 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     if (!c->p.M) c->p.M = DEFAULT_M;
     if (!c->p.ef_construction) c->p.ef_construction = DEFAULT_EFC;
     if (!c->p.vector_type) c->p.vector_type = PEFA_TYPE_F32;
+    c->rows_type = c->p.vector_type == PEFA_TYPE_F32 ? PEFA_TYPE_F32 : PEFA_TYPE_F16;
     if (!c->in.passages_type) c->in.passages_type = PEFA_TYPE_F32;
     if (!c->in.queries_type) c->in.queries_type = PEFA_TYPE_F32;
     if (!c->in.passages_name) c->in.passages_name = "passages";
@@ -313,7 +318,7 @@ static int stage_storage(build_ctx *c)
     c->Pv = c->P;
     c->Qv = c->Q;
     c->Zv = c->Z;
-    if (c->p.vector_type != PEFA_TYPE_F16) return 0;
+    if (c->rows_type != PEFA_TYPE_F16) return 0;
     c->Pv = c->P16 = to_f16(c->P, np);
     c->Qv = c->Q16 = to_f16(c->Q, nq);
     c->Zv = c->Z16 = to_f16(c->Z, np);
@@ -340,7 +345,7 @@ static void tune_meta(build_ctx *c, const pefa_tune_report *r)
 static int stage_tune(build_ctx *c)
 {
     pefa_tune_params tp = PEFA_TUNE_PARAMS_INIT;
-    pefa_tune_data d = {c->n_p, c->n_q, c->dim, c->p.vector_type, (size_t)c->dim * pefa_type_size(c->p.vector_type),
+    pefa_tune_data d = {c->n_p, c->n_q, c->dim, c->rows_type, (size_t)c->dim * pefa_type_size(c->rows_type),
                         c->Pv, c->Qv, c->Zv, c->S, c->y.rowptr, c->y.cols, c->y.vals};
     pefa_tune_report *r;
     if (!c->p.tune) return 0;
@@ -378,7 +383,7 @@ static int stage_e(build_ctx *c)
         e[c->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
     }
     c->Ev = c->E;
-    if (c->p.vector_type == PEFA_TYPE_F16 && !(c->Ev = c->E16 = to_f16(c->E, (size_t)c->n_p * (c->dim + 1))))
+    if (c->rows_type == PEFA_TYPE_F16 && !(c->Ev = c->E16 = to_f16(c->E, (size_t)c->n_p * (c->dim + 1))))
         return pefa__set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for f16 vectors");
     return 0;
 }
@@ -391,10 +396,10 @@ static void graph_progress(void *ctx, uint64_t done, uint64_t total)
 
 static int build_graph(build_ctx *c, const char *stage, const void *v, uint32_t n, uint32_t cols, hnsw_graph *g)
 {
-    size_t es = pefa_type_size(c->p.vector_type);
+    size_t es = pefa_type_size(c->rows_type);
     hnsw_build_params hp = {c->p.M, c->p.ef_construction, c->p.seed, c->threads, graph_progress, c};
     c->stage = stage;
-    return pefa__hnsw_build(v, n, cols, (size_t)cols * es, c->p.vector_type, &hp, g);
+    return pefa__hnsw_build(v, n, cols, (size_t)cols * es, c->rows_type, &hp, g);
 }
 
 static int stage_graphs(build_ctx *c)
@@ -410,6 +415,48 @@ static int stage_graphs(build_ctx *c)
     return 0;
 }
 
+/* ---- int8 codes ------------------------------------------------------------------- */
+/* [Q1] codes of the stored rows of each graph target (vector_type i8) */
+static int stage_codes(build_ctx *c)
+{
+    const void *rows[3] = {c->Pv, c->Ev, c->Qv};
+    uint32_t n[3] = {c->n_p, c->n_p, c->n_q}, cols[3] = {c->dim, c->dim + 1, c->dim};
+    size_t es = pefa_type_size(c->rows_type);
+    if (c->p.vector_type != PEFA_TYPE_I8 || c->p.no_graphs) return 0; /* codes serve the graphs only */
+    for (int t = 0; t < (c->has_q ? 3 : 1); t++) {
+        c->codes[t] = (int8_t *)malloc((size_t)n[t] * cols[t] + 1);
+        c->scales[t] = (float *)malloc(cols[t] * sizeof(float));
+        RETURN_ERROR_IF(!c->codes[t] || !c->scales[t], PEFA_ERR_NOMEM, "pefa_build: out of memory for int8 codes");
+        pefa__quant_scales(rows[t], c->rows_type, cols[t] * es, n[t], cols[t], c->scales[t]);
+        pefa__quant_rows(rows[t], c->rows_type, cols[t] * es, n[t], cols[t], c->scales[t], c->codes[t]);
+    }
+    return 0;
+}
+
+static int write_codes(build_ctx *c)
+{
+    static const uint32_t targets[3] = {PEFA_TARGET_PASSAGES, PEFA_TARGET_XS, PEFA_TARGET_QUERIES};
+    uint32_t n[3] = {c->n_p, c->n_p, c->n_q}, cols[3] = {c->dim, c->dim + 1, c->dim};
+    pefa_section_info d;
+    for (int t = 0; t < 3 && c->codes[t]; t++) {
+        memset(&d, 0, sizeof d);
+        d.kind = PEFA_KIND_CODES;
+        d.target = targets[t];
+        d.elem = PEFA_TYPE_I8;
+        d.ndim = 2;
+        d.shape[0] = n[t];
+        d.shape[1] = cols[t];
+        FORWARD_IF_ERROR(pefa_writer_add(c->w, &d, c->codes[t], (size_t)n[t] * cols[t]));
+        d.kind = PEFA_KIND_CODE_SCALES;
+        d.elem = PEFA_TYPE_F32;
+        d.ndim = 1;
+        d.shape[0] = cols[t];
+        d.shape[1] = 0;
+        FORWARD_IF_ERROR(pefa_writer_add(c->w, &d, c->scales[t], cols[t] * sizeof(float)));
+    }
+    return 0;
+}
+
 /* ---- writing --------------------------------------------------------------------- */
 static int write_vectors(build_ctx *c, uint32_t target, const void *data, uint32_t rows, uint32_t cols, int required)
 {
@@ -418,11 +465,11 @@ static int write_vectors(build_ctx *c, uint32_t target, const void *data, uint32
     d.kind = PEFA_KIND_VECTORS;
     d.target = target;
     d.flags = required ? PEFA_SECTION_REQUIRED : 0;
-    d.elem = c->p.vector_type;
+    d.elem = c->rows_type;
     d.ndim = 2;
     d.shape[0] = rows;
     d.shape[1] = cols;
-    return pefa_writer_add(c->w, &d, data, (size_t)rows * cols * pefa_type_size(c->p.vector_type));
+    return pefa_writer_add(c->w, &d, data, (size_t)rows * cols * pefa_type_size(c->rows_type));
 }
 
 /* [X2] |S_j| per passage, f32 whatever the vector type (leave-one-out XS) */
@@ -472,7 +519,8 @@ static void meta_text(build_ctx *c)
     strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     sb_printf(m, "pefa.n_passages=%u\npefa.n_queries=%u\npefa.dim=%u\npefa.nnz=%llu\n", c->n_p, c->n_q, c->dim,
               (unsigned long long)c->st.nnz);
-    sb_printf(m, "pefa.metric=ip\npefa.normalise=l2\npefa.vector_type=%s\n", pefa_type_name(c->p.vector_type));
+    sb_printf(m, "pefa.metric=ip\npefa.normalise=l2\npefa.vector_type=%s\n", pefa_type_name(c->rows_type));
+    if (c->p.vector_type == PEFA_TYPE_I8 && !c->p.no_graphs) sb_printf(m, "pefa.codes=i8\n");
     if (c->has_q) sb_printf(m, "pefa.xs_lambda=%.9g\n", (double)c->p.lambda);
     if (!c->p.no_graphs)
         sb_printf(m, "hnsw.M=%u\nhnsw.ef_construction=%u\nhnsw.seed=%llu\n", c->p.M, c->p.ef_construction,
@@ -504,6 +552,7 @@ static int stage_write(build_ctx *c)
         FORWARD_IF_ERROR(write_norms(c));
         FORWARD_IF_ERROR(write_y(c));
     }
+    FORWARD_IF_ERROR(write_codes(c));
     if (!c->p.no_graphs) {
         FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_PASSAGES, &c->gp, c->p.ef_construction, c->p.seed));
         if (c->has_q) {
@@ -597,6 +646,10 @@ static void ctx_free(build_ctx *c, int failed)
     free(c->E16);
     free(c->meta.buf);
     free(c->meta_tune.buf);
+    for (int t = 0; t < 3; t++) {
+        free(c->codes[t]);
+        free(c->scales[t]);
+    }
     free(c->idpath);
     pefa__hnsw_graph_free(&c->gp);
     pefa__hnsw_graph_free(&c->gq);
@@ -617,6 +670,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     if (!rc) rc = stage_tune(&c);
     if (!rc) rc = stage_e(&c);
     if (!rc) rc = stage_graphs(&c);
+    if (!rc) rc = stage_codes(&c);
     if (!rc) rc = stage_write(&c);
     if (!rc) rc = stage_idmap(&c);
     if (!rc) rc = stage_commit(&c);

@@ -37,6 +37,23 @@ static int vectors(pefa_index *ix, pefa_model *m, uint32_t target, uint32_t rows
     return 0;
 }
 
+/* [Q1] the int8 codes of a graph's rows, when the index has them */
+static int codes(pefa_index *ix, pefa_model *m, uint32_t target, hnsw_view *v)
+{
+    pefa_section_info sc, ss;
+    const void *c, *s;
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_CODES, target, PEFA_TYPE_I8, &c, &sc));
+    FORWARD_IF_ERROR(pefa__section_get(ix, PEFA_KIND_CODE_SCALES, target, PEFA_TYPE_F32, &s, &ss));
+    if (!c && !s) return 0;
+    RETURN_ERROR_IF(!c || !s || sc.ndim != 2 || sc.shape[0] != v->n || sc.shape[1] != v->dim || ss.ndim != 1 ||
+                        ss.shape[0] != v->dim,
+                    PEFA_ERR_CORRUPT, "%s: CODES/%s and CODE_SCALES/%s disagree with the graph's %ux%u rows", m->path,
+                    pefa_target_name(target), pefa_target_name(target), v->n, v->dim);
+    v->codes = (const int8_t *)c;
+    v->code_scales = (const float *)s;
+    return 0;
+}
+
 static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vecs, uint32_t rows, uint32_t cols,
                  size_t stride, hnsw_view *v, int *has)
 {
@@ -46,7 +63,7 @@ static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vec
     rc = pefa__graph_store_view(ix, target, vecs, rows, cols, stride, m->elem, v);
     if (rc == PEFA_ERR_NOT_FOUND) return 0;
     if (rc == 0) *has = 1;
-    return rc;
+    return rc ? rc : codes(ix, m, target, v);
 }
 
 /* META counts, dimension, vector type and XS lambda */
@@ -65,6 +82,7 @@ static int model_meta(pefa_index *ix, pefa_model *m)
     m->elem = strcmp(s, "f32") == 0 ? PEFA_TYPE_F32 : strcmp(s, "f16") == 0 ? PEFA_TYPE_F16 : -1;
     RETURN_ERROR_IF(m->elem < 0, PEFA_ERR_VERSION, "%s: vector type '%s' not supported", m->path, s);
     m->info.vector_type = (uint8_t)m->elem;
+    if (pefa_index_meta_get(ix, "pefa.codes", &s) == 0 && strcmp(s, "i8") == 0) m->info.vector_type = PEFA_TYPE_I8;
     m->stride = (size_t)m->info.dim * pefa_type_size((uint8_t)m->elem);
     m->stride_e = m->stride + pefa_type_size((uint8_t)m->elem);
     m->info.xs_lambda = pefa_index_meta_get(ix, "pefa.xs_lambda", &s) == 0 ? strtof(s, NULL) : 0.5f;
@@ -182,7 +200,7 @@ int pefa__model_get(pefa_index *ix, pefa_model **out)
 
 int pefa_model_describe(pefa_index *ix, pefa_model_info *out)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     pefa__abi_out(out, &m->info, PEFA_V1_MODEL_INFO, sizeof *out);
     return 0;

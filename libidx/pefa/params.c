@@ -66,7 +66,7 @@ int pefa__qp_resolve(const pefa_model *m, const pefa_query_params *p, pefa_qp *r
 
 int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p, pefa_query_params *out)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     pefa_query_params q;
     pefa_qp r;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));

@@ -66,7 +66,7 @@ int pefa__searcher_new(pefa_index *ix, pefa_model *m, pefa_searcher **out)
 
 int pefa_searcher_new(pefa_index *ix, pefa_searcher **out)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     *out = NULL;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     return pefa__searcher_new(ix, m, out);

@@ -363,7 +363,7 @@ static int decode_y(const pefa_model *m, pefa_tune_data *d)
 
 int pefa_tune(pefa_index *ix, const pefa_tune_params *in, pefa_tune_report **out)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     pefa_tune_params p;
     pefa_tune_data d;
     int rc;

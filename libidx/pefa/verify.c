@@ -58,7 +58,7 @@ static int check_y(pefa_index *ix, const pefa_model *m, int *bad)
 
 int pefa_verify(pefa_index *ix, int *bad)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     int dummy;
     const char *dim;
     if (!bad) bad = &dummy;

@@ -19,6 +19,7 @@
 #include "kernels/dist.h"
 #include "pefa/graph_store.h"
 #include "hnsw/hnsw.h"
+#include "kernels/quant.h"
 #include "pefa.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -118,7 +119,8 @@ static void test_kernels_agree(void **state)
     assert_non_null(f16);
     assert_null(pefa__dot_kernel(PEFA_TYPE_I8));
     const char *name = pefa_kernel_name();
-    assert_true(!strcmp(name, "avx512") || !strcmp(name, "avx2") || !strcmp(name, "scalar"));
+    assert_true(!strcmp(name, "avx512-vnni") || !strcmp(name, "avx512") || !strcmp(name, "avx2") ||
+                !strcmp(name, "scalar"));
     float *a = malloc(301 * sizeof *a), *b = malloc(301 * sizeof *b), *bh = malloc(301 * sizeof *bh);
     uint16_t *h = malloc(302 * sizeof *h);
     assert_non_null(a);
@@ -191,12 +193,12 @@ static void ref_values(float *out)
 static void test_kernels_vs_scalar(void **state)
 {
     (void)state;
-    static const char *sets[] = {"avx2", "avx512"};
+    static const char *sets[] = {"avx2", "avx512", "avx512-vnni"};
     float ref[REF_N], v[REF_N];
     assert_int_equal(pefa_kernel_select("scalar"), 0);
     assert_string_equal(pefa_kernel_name(), "scalar");
     ref_values(ref);
-    for (size_t k = 0; k < 2; k++) {
+    for (size_t k = 0; k < 3; k++) {
         if (pefa_kernel_select(sets[k]) != 0) continue; /* this CPU lacks it */
         assert_string_equal(pefa_kernel_name(), sets[k]);
         ref_values(v);
@@ -205,6 +207,49 @@ static void test_kernels_vs_scalar(void **state)
     }
     assert_int_equal(pefa_kernel_select("nonsense"), PEFA_ERR_INVALID_ARG);
     assert_int_equal(pefa_kernel_select("auto"), 0);
+}
+
+/* int8 codes: every kernel set gives the exact integer <v, c> (any length,
+ * extreme values, unaligned rows), and coded scores track the f32 ones */
+static void test_i8_kernels(void **state)
+{
+    static const char *sets[] = {"scalar", "avx2", "avx512", "avx512-vnni"};
+    int8_t v[300], c[301];
+    (void)state;
+    for (size_t k = 0; k < 4; k++) {
+        if (pefa_kernel_select(sets[k]) != 0) continue;
+        pefa_dot_i8_fn dot8 = pefa__dot_i8_kernel();
+        for (size_t d = 1; d <= 300; d += (d < 70 ? 1 : 37))
+            for (int rep = 0; rep < 4; rep++) {
+                int32_t want = 0, qsum = 0;
+                for (size_t i = 0; i < d; i++) {
+                    v[i] = (int8_t)(rep == 0 ? 127 : rep == 1 ? -127 : (int)(rndf() * 127));
+                    c[i + 1] = (int8_t)(rep == 0 ? -127 : (int)(rndf() * 127));
+                    want += (int32_t)v[i] * c[i + 1];
+                    qsum += v[i];
+                }
+                if (dot8(v, qsum, c + 1, d) != want)
+                    fail_msg("kernel %s dim %zu: %d, want %d", sets[k], d, dot8(v, qsum, c + 1, d), want);
+            }
+    }
+    assert_int_equal(pefa_kernel_select("auto"), 0);
+    /* quantised scores: within 2% of the f32 inner product on GloVe rows */
+    size_t d = g_base.cols;
+    float *scales = malloc(d * sizeof *scales);
+    int8_t *codes = malloc(200 * d), qv[128];
+    int32_t qsum;
+    float t;
+    pefa__quant_scales(g_base.data, PEFA_TYPE_F32, d * sizeof(float), 200, (uint32_t)d, scales);
+    pefa__quant_rows(g_base.data, PEFA_TYPE_F32, d * sizeof(float), 200, (uint32_t)d, scales, codes);
+    for (size_t i = 0; i < 200; i++) {
+        const float *q = g_queries.data + (i % g_queries.rows) * d;
+        pefa__quant_query(q, scales, (uint32_t)d, qv, &qsum, &t);
+        double exact = dot_ref(q, g_base.data + i * d, d);
+        double approx = t * pefa__dot_i8_kernel()(qv, qsum, codes + i * d, d);
+        assert_true(fabs(approx - exact) < 0.02 * 4.0); /* |q||x| <= 4 on these rows */
+    }
+    free(scales);
+    free(codes);
 }
 
 /* dispatched f32 kernel vs a double-precision reference on real GloVe rows */
@@ -709,6 +754,7 @@ int main(void)
     };
     const struct CMUnitTest glove[] = {
         cmocka_unit_test(test_kernels_glove),
+        cmocka_unit_test(test_i8_kernels),
         cmocka_unit_test(test_recall_glove),
         cmocka_unit_test(test_recall_glove_f16),
         cmocka_unit_test(test_recall_mips),

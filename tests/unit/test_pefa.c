@@ -394,6 +394,54 @@ static void test_f16_and_zstd(void **state)
     pefa_index_close(c);
 }
 
+/* int8 codes: the graphs walk on codes, and the answers carry the exact
+ * scores of the f16 rows (the final beam is re-scored) */
+static void test_i8_codes(void **state)
+{
+    char p8[320];
+    pefa_index *a, *b;
+    pefa_searcher *sa, *sb;
+    pefa_model_info mi = PEFA_MODEL_INFO_INIT;
+    pefa_hit ha[100], hb[100];
+    uint32_t na, nb;
+    double overlap = 0;
+    int bad;
+    pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
+    (void)state;
+    snprintf(p8, sizeof p8, "%s/i8.pefa", g_dir);
+    build(p8, PEFA_TYPE_I8, PEFA_CODEC_RAW, 0);
+    assert_int_equal(pefa_index_open(g_path, &a), 0);
+    assert_int_equal(pefa_index_open(p8, &b), 0);
+    assert_int_equal(pefa_index_verify(b, &bad), 0);
+    assert_int_equal(pefa_verify(b, &bad), 0);
+    assert_int_equal(pefa_model_describe(b, &mi), 0);
+    assert_int_equal(mi.vector_type, PEFA_TYPE_I8);
+    assert_true(pefa_index_find(b, PEFA_KIND_CODES, PEFA_TARGET_PASSAGES) >= 0);
+    assert_int_equal(pefa_searcher_new(a, &sa), 0);
+    assert_int_equal(pefa_searcher_new(b, &sb), 0);
+    for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++) {
+        p.mode = mode;
+        p.k = 100;
+        overlap = 0;
+        for (int qi = 0; qi < 50; qi++) {
+            assert_int_equal(pefa_search(sa, g_Q + qi * DIM, &p, ha, &na), 0);
+            assert_int_equal(pefa_search(sb, g_Q + qi * DIM, &p, hb, &nb), 0);
+            for (uint32_t i = 0; i < na; i++)
+                for (uint32_t j = 0; j < nb; j++)
+                    if (ha[i].row == hb[j].row) overlap += 1.0 / (50.0 * na);
+            if (mode == PEFA_MODE_ERM) /* exact f16 scores: within f16 rounding of the f32 ones */
+                for (uint32_t j = 0; j < nb; j++)
+                    assert_true(fabsf(hb[j].score - dot(g_Q + qi * DIM, g_P + hb[j].row * DIM)) < 2e-3f);
+        }
+        print_message("mode %d: i8-coded graph answers overlap f32 by %.4f\n", mode, overlap);
+        assert_true(overlap >= 0.97);
+    }
+    pefa_searcher_free(sa);
+    pefa_searcher_free(sb);
+    pefa_index_close(a);
+    pefa_index_close(b);
+}
+
 static void test_explain_and_ids(void **state)
 {
     pefa_index *ix;
@@ -624,7 +672,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_matches_reference), cmocka_unit_test(test_ann_fidelity),
         cmocka_unit_test(test_threads_identical),       cmocka_unit_test(test_f16_and_zstd),
-        cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_keeps_old_idmaps),
+        cmocka_unit_test(test_i8_codes),                cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_keeps_old_idmaps),
         cmocka_unit_test(test_bad_arguments),           cmocka_unit_test(test_ycsr_roundtrip_and_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
