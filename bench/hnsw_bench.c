@@ -111,7 +111,7 @@ int main(int argc, char **argv)
     unsigned M = 16, efc = 200, threads = 2, k = 10, reps = 1;
     unsigned long long seed = 42;
     size_t nbase = 0, nq = 0;
-    int f16 = 0, i8 = 0;
+    int f16 = 0, i8 = 0, coloc = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -121,6 +121,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--i8")) {
             i8 = 1;
+            continue;
+        }
+        if (!strcmp(a, "--colocate")) { /* with --i8: also a layout with each node's codes after its adjacency */
+            coloc = i8 = 1;
             continue;
         }
         if (!v) {
@@ -217,6 +221,17 @@ int main(int argc, char **argv)
         g.view.code_scales = scales;
         printf("codes i8 seconds=%.3f\n", now_s() - tq);
     }
+    uint32_t *blocks = NULL;
+    size_t bstride = (size_t)g.view.M0 + 1 + (dim + 3) / 4;
+    if (coloc) { /* node v's block: {count, neighbours...}, then its dim code bytes */
+        blocks = calloc(nbase * bstride, sizeof *blocks);
+        if (!blocks)
+            return 1;
+        for (size_t v = 0; v < nbase; v++) {
+            memcpy(blocks + v * bstride, g.view.l0 + v * (g.view.M0 + 1), (g.view.M0 + 1) * sizeof *blocks);
+            memcpy(blocks + v * bstride + g.view.M0 + 1, codes + v * dim, dim);
+        }
+    }
     /* warm-up pass (page in, caches) */
     for (size_t i = 0; i < nq; i++)
         pefa__hnsw_search(&g.view, Q + i * dim, k, 10, s, ids, sc);
@@ -230,10 +245,19 @@ int main(int argc, char **argv)
             continue;
         /* best of reps passes (the machine may be shared); with --i8 the
          * full-row and the code searches alternate on the same graph */
-        for (int variant = 0; variant < (i8 ? 2 : 1); variant++) {
+        static const char *const vname[3] = {"", "_i8", "_i8_colocated"};
+        hnsw_view split = g.view, colo = g.view;
+        if (coloc) {
+            colo.l0 = blocks;
+            colo.l0_stride = bstride;
+            colo.codes = (const int8_t *)(blocks + g.view.M0 + 1);
+            colo.code_stride = bstride * sizeof *blocks;
+        }
+        for (int variant = 0; variant < (coloc ? 3 : i8 ? 2 : 1); variant++) {
             double best = 1e300;
             for (unsigned rep = 0; rep < reps; rep++) {
-                g.view.codes = i8 && variant == 1 ? codes : NULL;
+                g.view = variant == 2 ? colo : split;
+                g.view.codes = variant == 0 ? NULL : g.view.codes;
                 double ts = now_s();
                 for (size_t i = 0; i < nq; i++) {
                     int r = pefa__hnsw_search(&g.view, Q + i * dim, k, ef, s, all + i * k, sc);
@@ -254,7 +278,7 @@ int main(int argc, char **argv)
                             break;
                         }
             }
-            printf("search%s ef=%u recall=%.5f qps=%.1f ms_per_query=%.4f\n", variant ? "_i8" : "", ef,
+            printf("search%s ef=%u recall=%.5f qps=%.1f ms_per_query=%.4f\n", vname[variant], ef,
                    (double)hits / ((double)nq * k), (double)nq / best, 1e3 * best / (double)nq);
             fflush(stdout);
         }
@@ -265,6 +289,7 @@ int main(int argc, char **argv)
     free(sc);
     pefa__hnsw_graph_free(&g);
     free(h);
+    free(blocks);
     free(codes);
     free(scales);
     free(base.data);

@@ -46,8 +46,13 @@ typedef struct {
     uint64_t upper_adj_len; /* number of u32 in upper_adj */
     /* optional int8 codes of the rows (kernels/quant.h): when set, the search
      * walks the graph on codes and re-scores its final beam with vecs */
-    const int8_t *codes;     /* row v at codes + v*dim */
+    const int8_t *codes;     /* row v at codes + v*code_stride */
     const float *code_scales;/* dim per-dimension scales */
+    /* strides of level 0 and of the codes; 0 means packed: 1 + M0 u32 and
+     * dim bytes. A co-located layout interleaves them (each node's block
+     * holds its adjacency, then its codes). */
+    size_t l0_stride;        /* in u32 */
+    size_t code_stride;      /* in bytes */
 } hnsw_view;
 
 /* Levels are capped here when drawn; a graph read from a file with a higher

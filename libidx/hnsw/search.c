@@ -173,6 +173,9 @@ static int check_view(const hnsw_view *v)
         return PEFA_ERR_INVALID_ARG;
     if (v->upper_adj_len && !v->upper_adj)
         return PEFA_ERR_INVALID_ARG;
+    if ((v->l0_stride && v->l0_stride < (size_t)v->M0 + 1) || (v->code_stride && v->code_stride < v->dim) ||
+        (v->codes && !v->code_scales))
+        return PEFA_ERR_INVALID_ARG;
     return 0;
 }
 
@@ -188,6 +191,8 @@ typedef struct {
     int32_t qsum;
     float qt;
     size_t row_bytes;      /* bytes a score reads (for prefetching) */
+    size_t code_stride;
+    size_t l0_stride;
 } scorer;
 
 static int scorer_init(scorer *sc, const hnsw_view *v, const float *q, hnsw_scratch *s)
@@ -197,6 +202,8 @@ static int scorer_init(scorer *sc, const hnsw_view *v, const float *q, hnsw_scra
     sc->q = q;
     sc->dot = pefa__dot_kernel(v->elem);
     sc->row_bytes = (size_t)v->dim * elem_size(v->elem);
+    sc->l0_stride = v->l0_stride ? v->l0_stride : (size_t)v->M0 + 1;
+    sc->code_stride = v->code_stride ? v->code_stride : v->dim;
     if (!sc->dot) return PEFA_ERR_INVALID_ARG;
     if (!v->codes) return 0;
     if (s->qcode_cap < v->dim) {
@@ -216,13 +223,13 @@ static int scorer_init(scorer *sc, const hnsw_view *v, const float *q, hnsw_scra
 static inline float dist(const scorer *sc, uint32_t id)
 {
     const hnsw_view *v = sc->v;
-    if (sc->dot8) return -sc->qt * (float)sc->dot8(sc->qv, sc->qsum, v->codes + (size_t)id * v->dim, v->dim);
+    if (sc->dot8) return -sc->qt * (float)sc->dot8(sc->qv, sc->qsum, v->codes + (size_t)id * sc->code_stride, v->dim);
     return -sc->dot(sc->q, row(v, id), v->dim);
 }
 
 static inline const void *scored_row(const scorer *sc, uint32_t id)
 {
-    return sc->dot8 ? (const void *)(sc->v->codes + (size_t)id * sc->v->dim) : row(sc->v, id);
+    return sc->dot8 ? (const void *)(sc->v->codes + (size_t)id * sc->code_stride) : row(sc->v, id);
 }
 
 /* Greedy descent from the entry point through the upper levels; returns the
@@ -266,8 +273,7 @@ static int expand(const scorer *sc, hnsw_scratch *s, uint16_t epoch, uint32_t c,
                   size_t *nres)
 {
     const hnsw_view *v = sc->v;
-    const size_t stride0 = (size_t)v->M0 + 1;
-    const uint32_t *blk = v->l0 + (size_t)c * stride0, *nb = blk + 1;
+    const uint32_t *blk = v->l0 + (size_t)c * sc->l0_stride, *nb = blk + 1;
     uint32_t cnt = blk[0] > v->M0 ? v->M0 : blk[0], todo[CHUNK];
     int rc;
     for (uint32_t j0 = 0; j0 < cnt; j0 += CHUNK) {
@@ -359,7 +365,7 @@ int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t e
             break;
         minh_pop(s->cand, &ncand);
         if (ncand)
-            __builtin_prefetch(v->l0 + (size_t)s->cand[0].id * (v->M0 + 1), 0, 3);
+            __builtin_prefetch(v->l0 + (size_t)s->cand[0].id * sc.l0_stride, 0, 3);
         if ((rc = expand(&sc, s, epoch, c.id, beam, &ncand, &nres)) != 0)
             return rc;
     }
