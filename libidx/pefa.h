@@ -317,6 +317,10 @@ typedef struct {
     uint8_t tune;            /* 1: tune after the build; the index then defaults to the winner */
     uint32_t tune_queries;   /* training queries to tune on; 0 = 2000 */
     int tune_metric;         /* PEFA_METRIC_*; 0 = recall@100 */
+    /* one shard of a set (section 4c): passages [n*i/count, n*(i+1)/count);
+     * shard 0 also holds the training queries and Y. 0 or 1 = no shards */
+    uint32_t shard_count;
+    uint32_t shard_index;
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
@@ -526,6 +530,58 @@ typedef struct {
  * without XS_NORMS: rebuild it), NOMEM. Thread-safe. */
 PEFA_API int pefa_tune(pefa_index *ix, const pefa_tune_params *p, pefa_tune_report **out);
 PEFA_API void pefa_tune_report_free(pefa_tune_report *r);
+
+/* ---- 4c. shard sets ------------------------------------------------------------------
+ * A set is one index split by passage rows over several files (shards),
+ * built independently (pefa_build with shard_count / shard_index, e.g. one
+ * Slurm array task each) and tied together by a manifest (a small pefa file
+ * written by pefa_set_write). Shard i holds global passage rows
+ * [n*i/count, n*(i+1)/count), its XS vectors and graphs; shard 0 also holds
+ * the training queries, their graph and Y. A pefa_set answers exactly like
+ * the unsharded index built from the same inputs (in exact mode: the same
+ * rows and scores): ERM and XS merge the shards' top k by score; XL finds
+ * the k nearest training queries in shard 0, merges the shards' top topk_p
+ * by <q, p>, and scores every candidate as the single index does.
+ * pefa_set_open also opens a plain index file, as a set of one shard, so
+ * tools can serve both the same way. Rows in results are global. */
+typedef struct pefa_set pefa_set;
+/* Opens a manifest (and every shard it lists, from the manifest's directory)
+ * or a single index. Checks at open: every shard file exists, has the size
+ * and UUID the manifest records, and says (META shard.*) that it is that
+ * shard; the id maps are opened with flags (PEFA_IDMAP_TRUSTED) on first
+ * use. Errors: IO (a shard missing: the detail names the file), MISMATCH (a
+ * shard from another build or set), CORRUPT, and those of pefa_index_open.
+ * Thread-safe for searches; close after every other use. */
+PEFA_API int pefa_set_open(const char *path, unsigned idmap_flags, pefa_set **out);
+PEFA_API void pefa_set_close(pefa_set *s);
+PEFA_API uint32_t pefa_set_shard_count(const pefa_set *s);
+/* shard i's index (NULL if out of range); owned by the set */
+PEFA_API pefa_index *pefa_set_shard(const pefa_set *s, uint32_t i);
+/* the set as one index: global counts; the flags and defaults of shard 0 */
+PEFA_API int pefa_set_describe(pefa_set *s, pefa_model_info *out);
+PEFA_API int pefa_set_query_params_resolve(pefa_set *s, const pefa_query_params *p, pefa_query_params *out);
+/* as pefa_search_batch, over the whole set (rows are global) */
+PEFA_API int pefa_set_search_batch(pefa_set *s, const float *queries, uint64_t n, uint64_t stride,
+                                   const pefa_query_params *p, uint32_t threads, pefa_hit *hits,
+                                   uint32_t *n_hits);
+/* pefa_explain for one query over the set (global passage rows) */
+PEFA_API int pefa_set_explain(pefa_set *s, const float *q, const pefa_query_params *p,
+                              const uint32_t *passage_rows, uint32_t n_rows, pefa_contrib *out,
+                              uint32_t cap, uint32_t *n_out);
+/* ids of global rows, and rows of ids (as pefa_idmap_id / _row; which =
+ * PEFA_IDS_*). Thread-safe. */
+PEFA_API int pefa_set_id(pefa_set *s, int which, uint32_t row, char *buf, size_t cap, size_t *len);
+PEFA_API int pefa_set_row(pefa_set *s, int which, const char *id, uint32_t *row);
+/* Every shard: the manifest's size and XXH3 for its file, then
+ * pefa_index_verify and pefa_verify. *bad_shard gets the failing shard or -1. */
+PEFA_API int pefa_set_verify(pefa_set *s, int *bad_shard);
+/* Writes the manifest of shards[0..n) (index files built with shard_count =
+ * n, in any order) at path, atomically, after checking that they are shards
+ * 0..n-1 of one build: same count, contiguous rows, and the same values for
+ * the META keys that must agree (dimension, vector type, lambda, graph
+ * parameters, seed, inputs). Reads each file once (XXH3). MISMATCH names the
+ * shard and the key. */
+PEFA_API int pefa_set_write(const char *path, const char *const *shards, uint32_t n);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
 typedef struct pefa_idmap pefa_idmap;

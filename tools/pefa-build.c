@@ -47,6 +47,9 @@ static void usage(void)
            "                         graphs are searched on (results re-scored from the f16 rows)\n"
            "  --y-codec C            raw (default) or zstd for the relevance matrix\n"
            "  --no-graphs            exact search only (no HNSW graphs)\n"
+           "  --shard I/N            build shard I (0-based) of N: passages [n*I/N, n*(I+1)/N); shard 0\n"
+           "                         also holds the training queries. Same inputs and parameters for\n"
+           "                         every shard, then: pefa-shardset -o SET.pefaset FILE_0 .. FILE_N-1\n"
            "Tuning (needs training queries):\n"
            "  --tune                 choose mode, lambda and k by leave-one-out over the training\n"
            "                         queries; pefa-query then uses that setting by default\n"
@@ -90,6 +93,18 @@ static void parse_y_codec(const char *s, pefa_build_params *bp)
     else cli_usage_error("--y-codec: '%s' is not raw or zstd", s);
 }
 
+/* "I/N": shard I of N */
+static void parse_shard(const char *s, pefa_build_params *bp)
+{
+    const char *slash = strchr(s, '/');
+    char first[32];
+    if (!slash || (size_t)(slash - s) >= sizeof first) cli_usage_error("--shard: '%s' is not I/N (e.g. 0/4)", s);
+    memcpy(first, s, (size_t)(slash - s));
+    first[slash - s] = 0;
+    bp->shard_count = (uint32_t)cli_parse_u64("--shard (N)", slash + 1, 1, 4096);
+    bp->shard_index = (uint32_t)cli_parse_u64("--shard (I)", first, 0, bp->shard_count - 1);
+}
+
 static void parse_args(int argc, char **argv, build_opts *o)
 {
     static const struct option opts[] = {
@@ -102,7 +117,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"no-graphs", no_argument, 0, 'G'},         {"skip-missing", no_argument, 0, 'S'},
         {"encoder", required_argument, 0, 'E'},     {"quiet", no_argument, 0, 'q'},
         {"tune", no_argument, 0, 'T'},              {"tune-queries", required_argument, 0, 'n'},
-        {"tune-metric", required_argument, 0, 'm'},
+        {"tune-metric", required_argument, 0, 'm'}, {"shard", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     int c;
@@ -130,6 +145,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         case 'y': parse_y_codec(optarg, &o->bp); break;
         case 'G': o->bp.no_graphs = 1; break;
         case 'T': o->bp.tune = 1; break;
+        case 'H': parse_shard(optarg, &o->bp); break;
         case 'n': o->bp.tune_queries = (uint32_t)cli_parse_u64("--tune-queries", optarg, 1, UINT32_MAX); break;
         case 'm':
             if ((o->bp.tune_metric = pefa_metric_parse(optarg)) < 0)
@@ -152,6 +168,8 @@ static void parse_args(int argc, char **argv, build_opts *o)
     if ((o->bp.tune || o->bp.tune_queries || o->bp.tune_metric) && !o->qpath)
         cli_usage_error("--tune needs training queries: give --queries FILE and --qrels FILE");
     if ((o->bp.tune_queries || o->bp.tune_metric) && !o->bp.tune) cli_usage_error("--tune-queries and --tune-metric go with --tune");
+    if (o->bp.tune && o->bp.shard_count > 1)
+        cli_usage_error("--tune with --shard: a shard is not tuned on its own, and tuning a set is not supported yet");
 }
 
 /* fail before the long stages if the output cannot be written */

@@ -216,7 +216,7 @@ typedef struct {
     pefa_index *ix;
     pefa_file_info fi;
     char uuid[37];
-    int nmeta, vrc, bad;
+    int nmeta, vrc, bad, is_set;
     char meta_err[600], verr[600];
 } dump_state;
 
@@ -306,8 +306,24 @@ static void dump_human(const dump_state *d, const dump_opts *o)
         if (pefa_index_section_info(d->ix, (uint32_t)d->bad, &s) == 0) dump_kind(&s, kind, sizeof kind);
         printf("verify: FAILED: %s [section %d %s]\n", d->verr, d->bad, kind);
     } else {
-        printf("verify: FAILED: %s [header, directory or padding]\n", d->verr);
+        printf("verify: FAILED: %s [%s]\n", d->verr, d->is_set ? "shard set" : "header, directory or padding");
     }
+}
+
+/* pefa_verify, or for a manifest every shard of the set (d->bad = -1: the
+ * detail names the shard) */
+static int verify_meaning(dump_state *d)
+{
+    const char *v;
+    pefa_set *set;
+    int rc, bad_shard;
+    if (pefa_index_meta_get(d->ix, "set.shards", &v) != 0) return pefa_verify(d->ix, &d->bad);
+    d->bad = -1;
+    d->is_set = 1;
+    if ((rc = pefa_set_open(d->path, 0, &set)) != 0) return rc;
+    rc = pefa_set_verify(set, &bad_shard);
+    pefa_set_close(set);
+    return rc;
 }
 
 /* prints one file; returns 0, or 1 after printing an error */
@@ -326,8 +342,9 @@ static int dump_file(const char *path, const dump_opts *o)
     dump_uuid(d.fi.uuid, d.uuid);
     d.nmeta = pefa_index_meta_count(d.ix);
     if (d.nmeta < 0) snprintf(d.meta_err, sizeof d.meta_err, "%s", pefa_last_error_detail());
-    /* the container's bytes first, then what the sections mean */
-    if (o->verify && ((d.vrc = pefa_index_verify(d.ix, &d.bad)) != 0 || (d.vrc = pefa_verify(d.ix, &d.bad)) != 0))
+    /* the container's bytes first, then what the sections mean; a shard
+     * set's manifest: every shard it names */
+    if (o->verify && ((d.vrc = pefa_index_verify(d.ix, &d.bad)) != 0 || (d.vrc = verify_meaning(&d)) != 0))
         snprintf(d.verr, sizeof d.verr, "%s", pefa_last_error_detail());
     if (o->json) dump_json(&d, o);
     else dump_human(&d, o);

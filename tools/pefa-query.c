@@ -22,7 +22,8 @@ static void usage(void)
 {
     printf("Usage: pefa-query INDEX --queries T.npy [options]\n"
            "\n"
-           "Answers test queries from a pefa index: one line per hit on stdout.\n"
+           "Answers test queries from a pefa index, or from a shard set's manifest\n"
+           "(pefa-shardset): one line per hit on stdout.\n"
            "\n"
            "  --queries FILE        test-query embeddings (.npy float32/float16, or .fvecs)\n"
            "  --query-ids FILE      one id per line (default: row numbers)\n"
@@ -59,8 +60,7 @@ typedef struct {
 } query_opts;
 
 typedef struct {
-    pefa_index *ix;
-    pefa_idmap *im;
+    pefa_set *set;         /* an index, or a shard set's manifest */
     pefa_model_info mi;
     pefa_query_params rp;  /* resolved: rp.k hits per query */
     float *Q;              /* test queries as f32 rows */
@@ -165,14 +165,30 @@ static void say_default(query_opts *o, const query_run *r)
                         "queries)\n");
 }
 
+/* the global row of shard i's first passage */
+static uint32_t first_row_of(pefa_set *set, uint32_t i)
+{
+    uint32_t row = 0;
+    for (uint32_t k = 0; k < i; k++) {
+        pefa_model_info mi = PEFA_MODEL_INFO_INIT;
+        if (pefa_model_describe(pefa_set_shard(set, k), &mi)) cli_fatal("%s", pefa_last_error_detail());
+        row += mi.n_passages;
+    }
+    return row;
+}
+
 static void open_index(query_opts *o, query_run *r)
 {
-    if (pefa_index_open(o->index_path, &r->ix)) cli_fatal("%s", pefa_last_error_detail());
+    char id[PEFA_MAX_ID_BYTES + 1];
+    if (pefa_set_open(o->index_path, o->idmap_flags, &r->set)) cli_fatal("%s", pefa_last_error_detail());
     r->mi.size = sizeof r->mi;
-    if (pefa_model_describe(r->ix, &r->mi)) cli_fatal("%s", pefa_last_error_detail());
-    if (pefa_idmap_open(r->ix, o->idmap_flags, &r->im)) cli_fatal("%s", pefa_last_error_detail());
+    if (pefa_set_describe(r->set, &r->mi)) cli_fatal("%s", pefa_last_error_detail());
+    /* the id maps are checked now, not after the searches */
+    for (uint32_t i = 0; i < pefa_set_shard_count(r->set); i++)
+        if (pefa_set_id(r->set, PEFA_IDS_PASSAGES, first_row_of(r->set, i), id, sizeof id, NULL))
+            cli_fatal("%s", pefa_last_error_detail());
     r->rp.size = sizeof r->rp;
-    if (pefa_query_params_resolve(r->ix, &o->qp, &r->rp)) cli_fatal("%s", pefa_last_error_detail());
+    if (pefa_set_query_params_resolve(r->set, &o->qp, &r->rp)) cli_fatal("%s", pefa_last_error_detail());
     if (!o->mode_name) say_default(o, r);
     if (o->explain && r->rp.mode != PEFA_MODE_XL)
         cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
@@ -223,27 +239,21 @@ typedef struct {
     char err[600];
 } job;
 
-/* one searcher per thread; each query timed on its own */
+/* each query on its own (a batch of one: pooled searchers), timed */
 static void *worker(void *arg)
 {
     job *j = (job *)arg;
     query_run *r = j->r;
-    pefa_searcher *s;
-    if (pefa_searcher_new(r->ix, &s)) {
-        j->rc = -1;
-        snprintf(j->err, sizeof j->err, "%s", pefa_last_error_detail());
-        return NULL;
-    }
     for (uint32_t i = j->from; i < j->to; i++) {
         double t = cli_now();
-        if (pefa_search(s, r->Q + (size_t)i * r->mi.dim, j->qp, r->hits + (size_t)i * r->rp.k, &r->nhits[i])) {
+        if (pefa_set_search_batch(r->set, r->Q + (size_t)i * r->mi.dim, 1, 0, j->qp, 1, r->hits + (size_t)i * r->rp.k,
+                                  &r->nhits[i])) {
             j->rc = -1;
             snprintf(j->err, sizeof j->err, "query row %u: %s", i, pefa_last_error_detail());
             break;
         }
         r->latency[i] = cli_now() - t;
     }
-    pefa_searcher_free(s);
     return NULL;
 }
 
@@ -284,7 +294,7 @@ static void resolve_ids(query_run *r)
         char id[PEFA_MAX_ID_BYTES + 1];
         size_t l;
         if (at % r->rp.k >= r->nhits[at / r->rp.k]) continue;
-        if (pefa_idmap_id(r->im, PEFA_IDS_PASSAGES, r->hits[at].row, id, sizeof id, &l))
+        if (pefa_set_id(r->set, PEFA_IDS_PASSAGES, r->hits[at].row, id, sizeof id, &l))
             cli_fatal("%s", pefa_last_error_detail());
         if (used + l + 1 > cap) {
             char *nb = (char *)realloc(r->id_buf, (cap + l + 1) * 2);
@@ -315,7 +325,6 @@ static void json_str(FILE *f, const char *s)
 }
 
 typedef struct {
-    pefa_searcher *s;
     pefa_contrib *buf;
     uint32_t cap, n;
     uint32_t *rows;
@@ -327,7 +336,7 @@ static void explain_query(const query_opts *o, query_run *r, explainer *x, uint3
     uint32_t nh = r->nhits[i];
     for (uint32_t h = 0; h < nh; h++) x->rows[h] = r->hits[(size_t)i * r->rp.k + h].row;
     for (;;) {
-        if (pefa_explain(x->s, r->Q + (size_t)i * r->mi.dim, &o->qp, x->rows, nh, x->buf, x->cap, &x->n))
+        if (pefa_set_explain(r->set, r->Q + (size_t)i * r->mi.dim, &o->qp, x->rows, nh, x->buf, x->cap, &x->n))
             cli_fatal("explain: %s", pefa_last_error_detail());
         if (x->n <= x->cap) return;
         free(x->buf);
@@ -338,7 +347,7 @@ static void explain_query(const query_opts *o, query_run *r, explainer *x, uint3
 
 static void query_id(const query_run *r, uint32_t row, char *id)
 {
-    if (pefa_idmap_id(r->im, PEFA_IDS_QUERIES, row, id, PEFA_MAX_ID_BYTES + 1, NULL))
+    if (pefa_set_id(r->set, PEFA_IDS_QUERIES, row, id, PEFA_MAX_ID_BYTES + 1, NULL))
         cli_fatal("%s", pefa_last_error_detail());
 }
 
@@ -385,8 +394,7 @@ static void write_results(const query_opts *o, query_run *r)
 {
     explainer x = {0};
     if (o->no_output) return;
-    if (o->explain && (pefa_searcher_new(r->ix, &x.s) || !(x.rows = (uint32_t *)malloc(r->rp.k * sizeof *x.rows))))
-        cli_fatal("explain: %s", pefa_last_error_detail());
+    if (o->explain && !(x.rows = (uint32_t *)malloc(r->rp.k * sizeof *x.rows))) cli_fatal("out of memory");
     for (uint32_t i = 0; i < r->nq; i++) {
         uint32_t e = 0;
         if (o->explain) explain_query(o, r, &x, i);
@@ -397,7 +405,6 @@ static void write_results(const query_opts *o, query_run *r)
         }
     }
     if (fflush(stdout) || ferror(stdout)) cli_fatal("writing results to stdout failed");
-    pefa_searcher_free(x.s);
     free(x.buf);
     free(x.rows);
 }
@@ -444,8 +451,7 @@ static void run_free(query_run *r)
     ev_free(r->ev);
     tin_qrels_free(&r->qrels);
     tin_idlist_free(&r->qids);
-    pefa_idmap_close(r->im);
-    pefa_index_close(r->ix);
+    pefa_set_close(r->set);
 }
 
 int main(int argc, char **argv)

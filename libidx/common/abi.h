@@ -20,7 +20,7 @@
 /* The 0.2 ("v1") sizes, fixed forever: a struct's size field of 0 means these.
  * Fields appended after 0.2 are not named here. */
 #define PEFA_V1_BUILD_INPUT PEFA_V1_SIZE(pefa_build_input, queries_name)
-#define PEFA_V1_BUILD_PARAMS PEFA_V1_SIZE(pefa_build_params, tune_metric)
+#define PEFA_V1_BUILD_PARAMS PEFA_V1_SIZE(pefa_build_params, shard_index)
 #define PEFA_V1_BUILD_STATS PEFA_V1_SIZE(pefa_build_stats, seconds_tune)
 #define PEFA_V1_QUERY_PARAMS PEFA_V1_SIZE(pefa_query_params, exact)
 #define PEFA_V1_MODEL_INFO PEFA_V1_SIZE(pefa_model_info, default_knn)

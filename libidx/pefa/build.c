@@ -51,7 +51,9 @@ typedef struct {
     pefa_build_params p;
     pefa_build_stats st;
     uint32_t n_p, n_q, dim, threads;
-    int has_q;
+    uint32_t p_from, n_total;  /* this build's passages: global rows [p_from, p_from + n_p) of n_total */
+    int has_q;                 /* training queries given (all shards read them) */
+    int store_q;               /* and stored here: unsharded, or shard 0 */
     float *P, *Q, *Z, *E;      /* normalised f32 rows (owned) */
     float *S;                  /* |S_j|, S_j = sum_i Y_ij q_i (XS_NORMS) */
     void *P16, *Q16, *Z16, *E16; /* f16 storage, when asked */
@@ -139,6 +141,21 @@ static int check_params(const pefa_build_params *p)
     return 0;
 }
 
+/* [S1] shard i of count holds global passage rows [n*i/count, n*(i+1)/count) */
+static int shard_range(build_ctx *c)
+{
+    uint32_t cnt = c->p.shard_count > 1 ? c->p.shard_count : 1, i = c->p.shard_index;
+    c->n_total = c->n_p;
+    c->store_q = c->has_q && i == 0;
+    RETURN_ERROR_IF(i >= cnt || cnt > c->n_total, PEFA_ERR_INVALID_ARG,
+                    "pefa_build: shard %u of %u (there are %u passages)", i, cnt, c->n_total);
+    RETURN_ERROR_IF(cnt > 1 && c->p.tune, PEFA_ERR_INVALID_ARG,
+                    "pefa_build: a shard is not tuned on its own, and tuning a shard set is not supported yet");
+    c->p_from = (uint32_t)((uint64_t)c->n_total * i / cnt);
+    c->n_p = (uint32_t)((uint64_t)c->n_total * (i + 1) / cnt) - c->p_from;
+    return 0;
+}
+
 /* copies the caller's structs (any size), fills defaults, checks ranges */
 static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in, const pefa_build_params *pp)
 {
@@ -173,6 +190,7 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
                     "pefa_build: relevance pairs without training queries");
     RETURN_ERROR_IF(c->p.tune && (!c->has_q || !i->n_pairs), PEFA_ERR_INVALID_ARG,
                     "pefa_build: tuning needs training queries and relevance pairs");
+    FORWARD_IF_ERROR(shard_range(c));
     for (uint32_t k = 0; k < i->n_meta; k++)
         RETURN_ERROR_IF(!pefa__meta_key_ok(i->meta_keys[k], strlen(i->meta_keys[k])) ||
                             !pefa__meta_value_ok(i->meta_values[k]),
@@ -218,8 +236,9 @@ static int stage_rows(build_ctx *c)
     c->Q = c->has_q ? (float *)malloc((size_t)c->n_q * c->dim * sizeof(float)) : NULL;
     RETURN_ERROR_IF(!c->P || (c->has_q && !c->Q), PEFA_ERR_NOMEM, "pefa_build: out of memory for %u + %u rows",
                     c->n_p, c->n_q);
-    FORWARD_IF_ERROR(read_rows(i->passages, i->passages_type, i->passages_stride, c->n_p, c->dim, i->passages_name,
-                               c->P, &c->st.zero_passages));
+    size_t pstep = i->passages_stride ? (size_t)i->passages_stride : (size_t)c->dim * pefa_type_size(i->passages_type);
+    FORWARD_IF_ERROR(read_rows((const char *)i->passages + (size_t)c->p_from * pstep, i->passages_type,
+                               i->passages_stride, c->n_p, c->dim, i->passages_name, c->P, &c->st.zero_passages));
     if (c->has_q)
         FORWARD_IF_ERROR(read_rows(i->queries, i->queries_type, i->queries_stride, c->n_q, c->dim, i->queries_name,
                                    c->Q, &c->st.zero_queries));
@@ -231,7 +250,7 @@ static int stage_y(build_ctx *c)
 {
     double t = now_s();
     if (c->has_q) {
-        FORWARD_IF_ERROR(pefa__ycsr_from_pairs(c->in.pairs, c->in.n_pairs, c->n_q, c->n_p, &c->y));
+        FORWARD_IF_ERROR(pefa__ycsr_from_pairs(c->in.pairs, c->in.n_pairs, c->n_q, c->n_total, &c->y));
         c->st.nnz = c->y.nnz;
     }
     c->st.seconds_y = now_s() - t;
@@ -243,7 +262,8 @@ typedef struct {
     const ycsr *yt;          /* Y^T: row j lists (query i, Y_ij) */
     const float *Q;
     float *Z, *S;
-    uint32_t dim, from, to;
+    uint32_t dim, from, to;  /* local passages; global = + col0 */
+    uint32_t col0;
     uint64_t empty;
 } z_job;
 
@@ -256,7 +276,7 @@ static void *z_worker(void *arg)
         float *z = j->Z + (size_t)p * j->dim;
         double s = 0;
         memset(z, 0, j->dim * sizeof(float));
-        for (uint64_t k = j->yt->rowptr[p]; k < j->yt->rowptr[p + 1]; k++) {
+        for (uint64_t k = j->yt->rowptr[j->col0 + p]; k < j->yt->rowptr[j->col0 + p + 1]; k++) {
             const float *q = j->Q + (size_t)j->yt->cols[k] * j->dim;
             for (uint32_t d = 0; d < j->dim; d++) z[d] += j->yt->vals[k] * q[d];
         }
@@ -289,7 +309,7 @@ static int stage_z(build_ctx *c)
     progress(c, "xs vectors", 0, c->n_p);
     for (uint32_t k = 0; k < nt; k++)
         jobs[k] = (z_job){&yt, c->Q, c->Z, c->S, c->dim, (uint32_t)((uint64_t)c->n_p * k / nt),
-                          (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), 0};
+                          (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), c->p_from, 0};
     for (uint32_t k = 1; k < nt; k++) started[k] = pthread_create(&tid[k], NULL, z_worker, &jobs[k]) == 0;
     z_worker(&jobs[0]);
     for (uint32_t k = 0; k < nt; k++) {
@@ -407,10 +427,8 @@ static int stage_graphs(build_ctx *c)
     double t = now_s();
     if (c->p.no_graphs) return 0;
     FORWARD_IF_ERROR(build_graph(c, "graph over passages", c->Pv, c->n_p, c->dim, &c->gp));
-    if (c->has_q) {
-        FORWARD_IF_ERROR(build_graph(c, "graph over xs vectors", c->Ev, c->n_p, c->dim + 1, &c->gx));
-        FORWARD_IF_ERROR(build_graph(c, "graph over training queries", c->Qv, c->n_q, c->dim, &c->gq));
-    }
+    if (c->has_q) FORWARD_IF_ERROR(build_graph(c, "graph over xs vectors", c->Ev, c->n_p, c->dim + 1, &c->gx));
+    if (c->store_q) FORWARD_IF_ERROR(build_graph(c, "graph over training queries", c->Qv, c->n_q, c->dim, &c->gq));
     c->st.seconds_graphs = now_s() - t;
     return 0;
 }
@@ -423,7 +441,7 @@ static int stage_codes(build_ctx *c)
     uint32_t n[3] = {c->n_p, c->n_p, c->n_q}, cols[3] = {c->dim, c->dim + 1, c->dim};
     size_t es = pefa_type_size(c->rows_type);
     if (c->p.vector_type != PEFA_TYPE_I8 || c->p.no_graphs) return 0; /* codes serve the graphs only */
-    for (int t = 0; t < (c->has_q ? 3 : 1); t++) {
+    for (int t = 0; t < (c->store_q ? 3 : c->has_q ? 2 : 1); t++) {
         c->codes[t] = (int8_t *)malloc((size_t)n[t] * cols[t] + 1);
         c->scales[t] = (float *)malloc(cols[t] * sizeof(float));
         RETURN_ERROR_IF(!c->codes[t] || !c->scales[t], PEFA_ERR_NOMEM, "pefa_build: out of memory for int8 codes");
@@ -517,8 +535,11 @@ static void meta_text(build_ctx *c)
     strbuf *m = &c->meta;
     gmtime_r(&now, &tmv);
     strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tmv);
-    sb_printf(m, "pefa.n_passages=%u\npefa.n_queries=%u\npefa.dim=%u\npefa.nnz=%llu\n", c->n_p, c->n_q, c->dim,
-              (unsigned long long)c->st.nnz);
+    sb_printf(m, "pefa.n_passages=%u\npefa.n_queries=%u\npefa.dim=%u\npefa.nnz=%llu\n", c->n_p,
+              c->store_q ? c->n_q : 0, c->dim, (unsigned long long)c->st.nnz);
+    if (c->p.shard_count > 1) /* [S1] */
+        sb_printf(m, "shard.index=%u\nshard.count=%u\nshard.rows_from=%u\nshard.rows_total=%u\n", c->p.shard_index,
+                  c->p.shard_count, c->p_from, c->n_total);
     sb_printf(m, "pefa.metric=ip\npefa.normalise=l2\npefa.vector_type=%s\n", pefa_type_name(c->rows_type));
     if (c->p.vector_type == PEFA_TYPE_I8 && !c->p.no_graphs) sb_printf(m, "pefa.codes=i8\n");
     if (c->has_q) sb_printf(m, "pefa.xs_lambda=%.9g\n", (double)c->p.lambda);
@@ -538,34 +559,35 @@ static int stage_write(build_ctx *c)
     progress(c, "writing", 0, 1);
     FORWARD_IF_ERROR(pefa_writer_open(c->out, &c->w));
     pefa_writer_uuid(c->w, c->st.uuid);
-    if (c->in.passage_ids || c->in.query_ids) {
+    if (c->in.passage_ids || (c->store_q && c->in.query_ids)) {
         c->idpath = (char *)malloc(strlen(c->out) + 48);
         RETURN_ERROR_IF(!c->idpath, PEFA_ERR_NOMEM, "pefa_build: out of memory");
         pefa__idmap_file_name(c->out, c->st.uuid, c->idpath, strlen(c->out) + 48);
     }
     meta_text(c);
     FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_PASSAGES, c->Pv, c->n_p, c->dim, 1));
+    if (c->store_q) FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_QUERIES, c->Qv, c->n_q, c->dim, 0));
     if (c->has_q) {
-        FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_QUERIES, c->Qv, c->n_q, c->dim, 0));
         FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS, c->Ev, c->n_p, c->dim + 1, 0));
         FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS_Z, c->Zv, c->n_p, c->dim, 0));
         FORWARD_IF_ERROR(write_norms(c));
-        FORWARD_IF_ERROR(write_y(c));
     }
+    if (c->store_q) FORWARD_IF_ERROR(write_y(c));
     FORWARD_IF_ERROR(write_codes(c));
     if (!c->p.no_graphs) {
         FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_PASSAGES, &c->gp, c->p.ef_construction, c->p.seed));
-        if (c->has_q) {
+        if (c->has_q)
             FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_XS, &c->gx, c->p.ef_construction, c->p.seed));
+        if (c->store_q)
             FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_QUERIES, &c->gq, c->p.ef_construction, c->p.seed));
-        }
     }
     c->st.seconds_write = now_s() - t;
     return 0;
 }
 
-/* ids "0".."n-1" for the side given without ids (the id map holds both) */
-static char **row_ids(uint32_t n)
+/* ids "from".."from+n-1" (row numbers) for the side given without ids (the
+ * id map holds both) */
+static char **row_ids(uint32_t n, uint32_t from)
 {
     char **ids = (char **)calloc(n ? n : 1, sizeof *ids);
     char *buf = (char *)malloc((size_t)(n ? n : 1) * 11);
@@ -576,7 +598,7 @@ static char **row_ids(uint32_t n)
     }
     for (uint32_t i = 0; i < n; i++) {
         ids[i] = buf + (size_t)i * 11;
-        snprintf(ids[i], 11, "%u", i);
+        snprintf(ids[i], 11, "%u", from + i);
     }
     return ids;
 }
@@ -590,18 +612,19 @@ static void row_ids_free(char **ids)
 /* [I4] the id map under its final name, then its size and digest into META */
 static int stage_idmap(build_ctx *c)
 {
-    const char *const *pids = c->in.passage_ids, *const *qids = c->in.query_ids;
+    const char *const *pids = c->in.passage_ids ? c->in.passage_ids + c->p_from : NULL, *const *qids = c->in.query_ids;
     char **rows = NULL;
     uint64_t bytes, digest;
     int rc;
     if (!c->idpath) return 0;
-    if (!pids || (c->has_q && !qids)) {
-        rows = row_ids(!pids ? c->n_p : c->n_q);
+    if (!pids || (c->store_q && !qids)) {
+        rows = !pids ? row_ids(c->n_p, c->p_from) : row_ids(c->n_q, 0);
         RETURN_ERROR_IF(!rows, PEFA_ERR_NOMEM, "pefa_build: out of memory");
         if (!pids) pids = (const char *const *)rows;
         else qids = (const char *const *)rows;
     }
-    rc = pefa__idmap_write(c->idpath, c->st.uuid, pids, c->n_p, c->has_q ? qids : NULL, c->n_q, &c->st.idmap_bytes);
+    rc = pefa__idmap_write(c->idpath, c->st.uuid, pids, c->n_p, c->store_q ? qids : NULL, c->store_q ? c->n_q : 0,
+                           &c->st.idmap_bytes);
     row_ids_free(rows);
     FORWARD_IF_ERROR(rc);
     FORWARD_IF_ERROR(pefa_file_digest(c->idpath, &bytes, &digest));

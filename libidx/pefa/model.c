@@ -115,6 +115,25 @@ static int model_default(pefa_index *ix, pefa_model *m)
     return 0;
 }
 
+/* [S1] META shard.*: which rows of a set this file holds */
+static int model_shard(pefa_index *ix, pefa_model *m)
+{
+    uint64_t v[4];
+    static const char *const keys[4] = {"shard.index", "shard.count", "shard.rows_from", "shard.rows_total"};
+    m->shard_count = 1;
+    m->rows_total = m->info.n_passages;
+    if (pefa__meta_uint(ix, "shard.count", UINT32_MAX, 0, &v[1]) == PEFA_ERR_NOT_FOUND) return 0;
+    for (int k = 0; k < 4; k++) FORWARD_IF_ERROR(pefa__meta_uint(ix, keys[k], UINT32_MAX, 1, &v[k]));
+    RETURN_ERROR_IF(v[1] < 2 || v[0] >= v[1] || v[2] + m->info.n_passages > v[3] || (v[0] != 0 && m->Q),
+                    PEFA_ERR_CORRUPT, "%s: META shard.* do not describe a shard of %u passages", m->path,
+                    m->info.n_passages);
+    m->shard_index = (uint32_t)v[0];
+    m->shard_count = (uint32_t)v[1];
+    m->rows_from = (uint32_t)v[2];
+    m->rows_total = (uint32_t)v[3];
+    return 0;
+}
+
 /* Y_ROWPTR + Y_ROWS, both or neither */
 static int model_y(pefa_index *ix, pefa_model *m)
 {
@@ -157,6 +176,8 @@ static int model_build(pefa_index *ix, pefa_model *m)
     FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_XS_Z, in->n_passages, in->dim, &m->Z, 0));
     in->has_xs = m->E != NULL;
     in->has_z = m->Z != NULL;
+    FORWARD_IF_ERROR(model_shard(ix, m));
+    m->y_cols = m->rows_total; /* shard 0's Y points into every shard */
     FORWARD_IF_ERROR(model_y(ix, m));
     FORWARD_IF_ERROR(model_norms(ix, m));
     FORWARD_IF_ERROR(model_default(ix, m));

@@ -22,6 +22,9 @@ typedef struct {
     const uint64_t *y_rowptr; /* NULL if no Y */
     const uint8_t *y_rows;
     uint64_t y_rows_len;
+    uint32_t y_cols;          /* Y's columns: n_passages, or every shard's passages in shard 0 */
+    /* [S1] one shard of a set: global passage rows [rows_from, rows_from + n_passages) */
+    uint32_t shard_index, shard_count, rows_from, rows_total;
     hnsw_view gp, gq, gx;     /* valid when info.has_graph_* */
     /* searchers lent out by pefa_search_batch (search.c) */
     pthread_mutex_t pool_lock;

@@ -38,6 +38,15 @@ static int check_mode(const pefa_model *m, const pefa_qp *r)
 
 int pefa__qp_resolve(const pefa_model *m, const pefa_query_params *p, pefa_qp *r)
 {
+    FORWARD_IF_ERROR(pefa__qp_resolve_set(m, p, r));
+    RETURN_ERROR_IF(r->mode == PEFA_MODE_XL && m->shard_count > 1, PEFA_ERR_INVALID_ARG,
+                    "%s: shard %u of a set of %u: PEFA-XL scores passages of every shard, query the set", m->path,
+                    m->shard_index, m->shard_count);
+    return 0;
+}
+
+int pefa__qp_resolve_set(const pefa_model *m, const pefa_query_params *p, pefa_qp *r)
+{
     const pefa_model_info *in = &m->info;
     pefa_query_params q;
     int tuned;
@@ -67,20 +76,25 @@ int pefa__qp_resolve(const pefa_model *m, const pefa_query_params *p, pefa_qp *r
 int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p, pefa_query_params *out)
 {
     pefa_model *m = NULL;
-    pefa_query_params q;
     pefa_qp r;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     FORWARD_IF_ERROR(pefa__qp_resolve(m, p, &r));
+    pefa__qp_fill(&r, p, out);
+    return 0;
+}
+
+void pefa__qp_fill(const pefa_qp *r, const pefa_query_params *p, pefa_query_params *out)
+{
+    pefa_query_params q;
     pefa__abi_in(&q, sizeof q, p, PEFA_V1_QUERY_PARAMS);
     q.size = sizeof q;
-    q.mode = r.mode;
-    q.k = r.k;
-    q.ef = r.ef;
-    q.knn = r.knn;
-    q.topk_p = r.topk_p;
-    q.lambda = r.lambda;
+    q.mode = r->mode;
+    q.k = r->k;
+    q.ef = r->ef;
+    q.knn = r->knn;
+    q.topk_p = r->topk_p;
+    q.lambda = r->lambda;
     q.set |= PEFA_SET_LAMBDA;
-    q.exact = r.exact;
+    q.exact = r->exact;
     pefa__abi_out(out, &q, PEFA_V1_QUERY_PARAMS, sizeof q);
-    return 0;
 }

@@ -19,7 +19,12 @@ typedef struct {
 } pefa_qp;
 
 /* Resolves p (NULL = every default) against model m. INVALID_ARG names the
- * field out of range or the sections a mode lacks. */
+ * field out of range or the sections a mode lacks; XL on one shard of a set
+ * is refused (it needs the whole set). */
 int pefa__qp_resolve(const pefa_model *m, const pefa_query_params *p, pefa_qp *out);
+/* the public form of resolved parameters (p: what the caller asked) */
+void pefa__qp_fill(const pefa_qp *r, const pefa_query_params *p, pefa_query_params *out);
+/* the same for a set, m being its shard 0 (set_search.c) */
+int pefa__qp_resolve_set(const pefa_model *m, const pefa_query_params *p, pefa_qp *out);
 
 #endif

@@ -88,7 +88,7 @@ void pefa_searcher_free(pefa_searcher *s)
     free(s);
 }
 
-static int row_cmp(const void *a, const void *b)
+int pefa__hit_row_cmp(const void *a, const void *b)
 {
     const pefa_hit *x = (const pefa_hit *)a, *y = (const pefa_hit *)b;
     return x->row < y->row ? -1 : x->row > y->row;
@@ -129,7 +129,7 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
     return got;
 }
 
-static int prepare_query(pefa_searcher *s, const float *q)
+int pefa__sq_prepare(pefa_searcher *s, const float *q)
 {
     double norm = 0;
     uint32_t d = s->m->info.dim;
@@ -170,7 +170,7 @@ static void select_top(pefa_hit *c, uint64_t n, uint64_t k)
 }
 
 /* best k of c[0..nc), sorted, into hits */
-static void emit(pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits)
+void pefa__emit(pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits)
 {
     uint32_t n = (uint32_t)(nc < k ? nc : k);
     if (nc > k) select_top(c, nc, k);
@@ -217,7 +217,7 @@ static int search_xs_relambda(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits
         s->cand[i].score = r->lambda * s->dot(s->q, row_ptr(s, m->P, row), m->info.dim) +
                            (1 - r->lambda) * s->dot(s->q, row_ptr(s, m->Z, row), m->info.dim);
     }
-    emit(s->cand, n, r->k, hits, n_hits);
+    pefa__emit(s->cand, n, r->k, hits, n_hits);
     return 0;
 }
 
@@ -239,11 +239,11 @@ static int xl_neighbours(pefa_searcher *s, const pefa_qp *r, uint32_t *nn)
 static int decode_row(pefa_searcher *s, uint32_t qi, uint32_t *cnt)
 {
     const pefa_model *m = s->m;
-    int64_t nnz = pefa__ycsr_decode_row(m->y_rowptr, m->info.n_queries, m->y_rows, m->y_rows_len, m->info.n_passages,
+    int64_t nnz = pefa__ycsr_decode_row(m->y_rowptr, m->info.n_queries, m->y_rows, m->y_rows_len, m->y_cols,
                                         qi, s->rowcols, s->rowvals, s->rcap);
     if (nnz > (int64_t)s->rcap) {
         FORWARD_IF_ERROR(grow2((void **)&s->rowcols, (void **)&s->rowvals, &s->rcap, (uint64_t)nnz, 4, 4));
-        nnz = pefa__ycsr_decode_row(m->y_rowptr, m->info.n_queries, m->y_rows, m->y_rows_len, m->info.n_passages, qi,
+        nnz = pefa__ycsr_decode_row(m->y_rowptr, m->info.n_queries, m->y_rows, m->y_rows_len, m->y_cols, qi,
                                     s->rowcols, s->rowvals, s->rcap);
     }
     RETURN_ERROR_IF(nnz < 0, PEFA_ERR_CORRUPT, "%s: Y row %u is malformed", m->path, qi);
@@ -253,7 +253,7 @@ static int decode_row(pefa_searcher *s, uint32_t qi, uint32_t *cnt)
 
 /* kNN part: s_j = sum_i w_i Y_ij over the neighbours' rows, as (row, s_j)
  * sorted by row in s->cand[0..*nk) */
-static int xl_knn_scores(pefa_searcher *s, const pefa_qp *r, uint64_t *nk)
+int pefa__sq_knn(pefa_searcher *s, const pefa_qp *r, uint64_t *nk)
 {
     uint32_t nn = 0;
     uint64_t n = 0, w = 0;
@@ -269,7 +269,7 @@ static int xl_knn_scores(pefa_searcher *s, const pefa_qp *r, uint64_t *nk)
             n++;
         }
     }
-    qsort(s->cand, (size_t)n, sizeof(pefa_hit), row_cmp);
+    qsort(s->cand, (size_t)n, sizeof(pefa_hit), pefa__hit_row_cmp);
     for (uint64_t i = 0; i < n; i++) {
         if (w > 0 && s->cand[w - 1].row == s->cand[i].row) s->cand[w - 1].score += s->cand[i].score;
         else s->cand[w++] = s->cand[i];
@@ -285,7 +285,7 @@ static int search_xl(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
     int got;
     pefa_hit *K, *out;
     uint8_t *seen;
-    FORWARD_IF_ERROR(xl_knn_scores(s, r, &nk));
+    FORWARD_IF_ERROR(pefa__sq_knn(s, r, &nk));
     got = search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride,
                      r->topk_p, r->ef, r->exact);
     if (got < 0) return got;
@@ -298,7 +298,7 @@ static int search_xl(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
     memset(seen, 0, (size_t)nk);
     for (int e = 0; e < got; e++) {
         pefa_hit key = {s->ids[e], 0};
-        pefa_hit *f = nk ? (pefa_hit *)bsearch(&key, K, (size_t)nk, sizeof(pefa_hit), row_cmp) : NULL;
+        pefa_hit *f = nk ? (pefa_hit *)bsearch(&key, K, (size_t)nk, sizeof(pefa_hit), pefa__hit_row_cmp) : NULL;
         out[nc].row = s->ids[e];
         out[nc].score = r->lambda * s->scores[e] + (f ? (1 - r->lambda) * f->score : 0.0f);
         if (f) seen[f - K] = 1;
@@ -312,17 +312,34 @@ static int search_xl(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
         out[nc].score = r->lambda * erm + (1 - r->lambda) * K[a].score;
         nc++;
     }
-    emit(out, nc, r->k, hits, n_hits);
+    pefa__emit(out, nc, r->k, hits, n_hits);
     return 0;
+}
+
+int pefa__sq_top(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
+{
+    if (r->mode == PEFA_MODE_XS && r->xs_rescore) return search_xs_relambda(s, r, hits, n_hits);
+    return search_one(s, r, hits, n_hits);
+}
+
+int pefa__sq_erm(pefa_searcher *s, uint32_t n, uint32_t ef, int exact)
+{
+    const pefa_model *m = s->m;
+    return search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride, n, ef,
+                      exact);
+}
+
+float pefa__sq_dot_p(const pefa_searcher *s, uint32_t row)
+{
+    return s->dot(s->q, row_ptr(s, s->m->P, row), s->m->info.dim);
 }
 
 int pefa__search_resolved(pefa_searcher *s, const float *q, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
 {
     *n_hits = 0;
-    FORWARD_IF_ERROR(prepare_query(s, q));
+    FORWARD_IF_ERROR(pefa__sq_prepare(s, q));
     if (r->mode == PEFA_MODE_XL) return search_xl(s, r, hits, n_hits);
-    if (r->mode == PEFA_MODE_XS && r->xs_rescore) return search_xs_relambda(s, r, hits, n_hits);
-    return search_one(s, r, hits, n_hits);
+    return pefa__sq_top(s, r, hits, n_hits);
 }
 
 int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p, pefa_hit *hits, uint32_t *n_hits)
@@ -346,16 +363,16 @@ static int contrib_cmp(const void *a, const void *b)
 }
 
 /* positions of the asked rows, sorted by row (for a binary search per Y entry) */
-static int explain_order(pefa_searcher *s, const uint32_t *rows, uint32_t n_rows)
+static int explain_order(pefa_searcher *s, const uint32_t *rows, uint32_t n_rows, uint32_t n_passages)
 {
     FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, n_rows ? n_rows : 1, sizeof(pefa_hit)));
     for (uint32_t k = 0; k < n_rows; k++) {
-        RETURN_ERROR_IF(rows[k] >= s->m->info.n_passages, PEFA_ERR_INVALID_ARG,
-                        "explain: passage row %u out of range (%u passages)", rows[k], s->m->info.n_passages);
+        RETURN_ERROR_IF(rows[k] >= n_passages, PEFA_ERR_INVALID_ARG,
+                        "explain: passage row %u out of range (%u passages)", rows[k], n_passages);
         s->cand[k].row = rows[k];
         memcpy(&s->cand[k].score, &k, sizeof k); /* the position rides in the score's bits */
     }
-    qsort(s->cand, n_rows, sizeof(pefa_hit), row_cmp);
+    qsort(s->cand, n_rows, sizeof(pefa_hit), pefa__hit_row_cmp);
     return 0;
 }
 
@@ -365,7 +382,7 @@ static int explain_row(pefa_searcher *s, const pefa_qp *r, uint32_t i, uint32_t 
 {
     for (uint32_t j = 0; j < cnt; j++) {
         pefa_hit key = {s->rowcols[j], 0}, *f;
-        f = (pefa_hit *)bsearch(&key, s->cand, n_rows, sizeof(pefa_hit), row_cmp);
+        f = (pefa_hit *)bsearch(&key, s->cand, n_rows, sizeof(pefa_hit), pefa__hit_row_cmp);
         if (!f) continue;
         while (f > s->cand && f[-1].row == key.row) f--;
         for (; f < s->cand + n_rows && f->row == key.row; f++) {
@@ -386,14 +403,23 @@ int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_params *p, c
                  uint32_t n_rows, pefa_contrib *out, uint32_t cap, uint32_t *n_out)
 {
     pefa_qp r;
+    *n_out = 0;
+    FORWARD_IF_ERROR(pefa__qp_resolve(s->m, p, &r)); /* refuses a shard: its votes point into the others */
+    return pefa__explain_rows(s, q, p, rows, n_rows, out, cap, n_out, s->m->info.n_passages);
+}
+
+int pefa__explain_rows(pefa_searcher *s, const float *q, const pefa_query_params *p, const uint32_t *rows,
+                       uint32_t n_rows, pefa_contrib *out, uint32_t cap, uint32_t *n_out, uint32_t n_passages)
+{
+    pefa_qp r;
     uint32_t nn = 0;
     uint64_t n = 0;
     *n_out = 0;
-    FORWARD_IF_ERROR(pefa__qp_resolve(s->m, p, &r));
+    FORWARD_IF_ERROR(pefa__qp_resolve_set(s->m, p, &r));
     RETURN_ERROR_IF(r.mode != PEFA_MODE_XL, PEFA_ERR_INVALID_ARG, "explain: works with PEFA-XL only");
-    FORWARD_IF_ERROR(prepare_query(s, q));
+    FORWARD_IF_ERROR(pefa__sq_prepare(s, q));
     FORWARD_IF_ERROR(xl_neighbours(s, &r, &nn));
-    FORWARD_IF_ERROR(explain_order(s, rows, n_rows));
+    FORWARD_IF_ERROR(explain_order(s, rows, n_rows, n_passages));
     for (uint32_t i = 0; i < nn; i++) {
         uint32_t cnt;
         FORWARD_IF_ERROR(decode_row(s, s->nids[i], &cnt));

@@ -36,4 +36,21 @@ int pefa__searcher_new(pefa_index *ix, pefa_model *m, pefa_searcher **out);
 /* one query with resolved parameters */
 int pefa__search_resolved(pefa_searcher *s, const float *q, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits);
 
+/* the steps of a query, for a set (set_search.c) to run them shard by shard:
+ * sq_prepare normalises q into the searcher; sq_top answers ERM or XS;
+ * sq_knn leaves XL's kNN part in s->cand[0..*nk) (row-sorted, rows of Y's
+ * columns); sq_erm leaves the top n by <q, p> in s->ids / s->scores and
+ * returns how many; sq_dot_p is <q, p_row>. */
+int pefa__sq_prepare(pefa_searcher *s, const float *q);
+int pefa__sq_top(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits);
+int pefa__sq_knn(pefa_searcher *s, const pefa_qp *r, uint64_t *nk);
+int pefa__sq_erm(pefa_searcher *s, uint32_t n, uint32_t ef, int exact);
+float pefa__sq_dot_p(const pefa_searcher *s, uint32_t row);
+/* the best k of c[0..nc) (score desc, row asc), sorted, into hits */
+void pefa__emit(pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits);
+int pefa__hit_row_cmp(const void *a, const void *b);
+/* pefa_explain with rows checked against n_passages (a set: every shard's) */
+int pefa__explain_rows(pefa_searcher *s, const float *q, const pefa_query_params *p, const uint32_t *rows,
+                       uint32_t n_rows, pefa_contrib *out, uint32_t cap, uint32_t *n_out, uint32_t n_passages);
+
 #endif

@@ -352,7 +352,7 @@ static int decode_y(const pefa_model *m, pefa_tune_data *d)
     for (uint32_t i = 0; i < m->info.n_queries; i++) {
         uint64_t room = m->info.nnz - rp[i];
         int64_t k = pefa__ycsr_decode_row(m->y_rowptr, m->info.n_queries, m->y_rows, m->y_rows_len,
-                                          m->info.n_passages, i, cols + rp[i], vals + rp[i],
+                                          m->y_cols, i, cols + rp[i], vals + rp[i],
                                           room > UINT32_MAX ? UINT32_MAX : (uint32_t)room);
         RETURN_ERROR_IF(k < 0 || (uint64_t)k > room, PEFA_ERR_CORRUPT, "%s: Y row %u is malformed or exceeds META nnz",
                         m->path, i);
@@ -371,6 +371,8 @@ int pefa_tune(pefa_index *ix, const pefa_tune_params *in, pefa_tune_report **out
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     RETURN_ERROR_IF(!m->Q || !m->y_rowptr || !m->Z, PEFA_ERR_INVALID_ARG,
                     "%s: tuning needs training queries and their relevance pairs; this index has none", m->path);
+    RETURN_ERROR_IF(m->shard_count > 1, PEFA_ERR_INVALID_ARG, "%s: shard %u of a set: tune the set, not a shard",
+                    m->path, m->shard_index);
     RETURN_ERROR_IF(!m->S, PEFA_ERR_VERSION,
                     "%s: format %s index without XS_NORMS (|S_j|): rebuild it with pefa %s to tune it", m->path, "1.0",
                     pefa_version_string());

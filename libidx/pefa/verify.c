@@ -41,7 +41,7 @@ static int check_y(pefa_index *ix, const pefa_model *m, int *bad)
         return pefa__set_error(PEFA_ERR_NOMEM, "%s: out of memory", m->path);
     }
     for (uint32_t i = 0; i < n; i++) {
-        int64_t k = pefa__ycsr_decode_row(m->y_rowptr, n, m->y_rows, m->y_rows_len, m->info.n_passages, i, cols, vals, 4096);
+        int64_t k = pefa__ycsr_decode_row(m->y_rowptr, n, m->y_rows, m->y_rows_len, m->y_cols, i, cols, vals, 4096);
         if (k < 0) {
             free(cols);
             free(vals);

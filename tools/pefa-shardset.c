@@ -1,0 +1,55 @@
+/*
+ * pefa-shardset - ties the shards of one build into a set.
+ *
+ *   pefa-shardset -o SET.pefaset FILE_0 ... FILE_N-1
+ *
+ * The shards (pefa-build --shard I/N, in any order) must be every shard of
+ * one build: the same N, contiguous rows, the same inputs and parameters.
+ * The manifest records each file's name (it must sit in the manifest's
+ * directory), UUID, size and XXH3, so pefa-dump --verify SET checks that
+ * every shard is present, intact and belongs; pefa-query SET answers like
+ * the unsharded index.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pefa.h"
+#include "util/cli.h"
+
+static void usage(void)
+{
+    printf("Usage: pefa-shardset -o SET.pefaset FILE_0 ... FILE_N-1\n"
+           "\n"
+           "Writes the manifest of a shard set (atomically). The shard files must be in the\n"
+           "manifest's directory and stay there: the set names them relative to it.\n"
+           "\n"
+           "  -o, --output FILE   the manifest\n"
+           "  -h, --help, -V, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
+    const char *out = NULL;
+    int c;
+    cli_prog = "pefa-shardset";
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":o:hV", opts, NULL)) != -1) {
+        if (c == 'o') out = optarg;
+        else if (c == 'h') usage(), exit(0);
+        else if (c == 'V') cli_version(), exit(0);
+        else if (c == ':') cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
+        else cli_usage_error("unrecognized option '%s'", argv[optind - 1]);
+    }
+    if (!out || !*out) cli_usage_error("missing -o SET.pefaset");
+    if (optind >= argc) cli_usage_error("no shard files given");
+    if (pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind)))
+        cli_fatal("%s", pefa_last_error_detail());
+    fprintf(stderr, "pefa-shardset: wrote %s (%d shards)\n", out, argc - optind);
+    return 0;
+}
