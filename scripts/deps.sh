@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# deps.sh [build|test|bench|fuzz]... - installs the Debian packages pefa needs
+# deps.sh [build|test|bench|fuzz|slurm]... - installs the Debian packages pefa needs
 # that are missing (nothing is installed when everything is there).
 set -euo pipefail
 build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev)
 test=(libcmocka-dev python3-numpy)
 bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm)
 fuzz=(clang libclang-rt-14-dev)
+slurm=(slurm-wlm munge)
 want=()
 [ $# -eq 0 ] && set -- build
 for group in "$@"; do
@@ -14,7 +15,8 @@ for group in "$@"; do
     test) want+=("${build[@]}" "${test[@]}") ;;
     bench) want+=("${build[@]}" "${bench[@]}") ;;
     fuzz) want+=("${build[@]}" "${test[@]}" "${fuzz[@]}") ;;
-    *) echo "deps.sh: unknown group '$group' (build, test, bench, fuzz)" >&2; exit 2 ;;
+    slurm) want+=("${build[@]}" "${slurm[@]}") ;;
+    *) echo "deps.sh: unknown group '$group' (build, test, bench, fuzz, slurm)" >&2; exit 2 ;;
   esac
 done
 missing=()
