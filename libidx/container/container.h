@@ -38,4 +38,16 @@ int pefa__section_get(pefa_index *ix, uint32_t kind, uint32_t target, uint8_t el
  * (then the commit happened even if a later directory fsync failed). */
 int pefa__writer_commit(pefa_writer *w, int *renamed);
 
+/* A finished, uncompressed section of an open writer, mapped read-only from
+ * its temporary file: 0 and m->data (NULL for an empty section), STATE if
+ * (kind, target) was not written or is compressed, IO if mmap fails.
+ * pefa__writer_unmap releases it (before the writer is committed or aborted). */
+typedef struct {
+    const void *data;
+    void *base;
+    size_t len;
+} pefa__wmap;
+int pefa__writer_map(pefa_writer *w, uint32_t kind, uint32_t target, pefa__wmap *m);
+void pefa__writer_unmap(pefa__wmap *m);
+
 #endif

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -433,6 +434,38 @@ fail:
     rc = w->err;
     pefa_writer_abort(w);
     return rc;
+}
+
+/* a finished stored section read back from the temporary file (the build
+ * graphs and tunes the rows it wrote instead of keeping a second copy) */
+int pefa__writer_map(pefa_writer *w, uint32_t kind, uint32_t target, pefa__wmap *m)
+{
+    const pefa_section_info *s = NULL;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t from;
+    memset(m, 0, sizeof *m);
+    if (w->err) return w->err;
+    for (uint32_t i = 0; i < w->nsec && !s; i++)
+        if (w->secs[i].kind == kind && w->secs[i].target == target) s = &w->secs[i];
+    RETURN_ERROR_IF(!s || s->codec != PEFA_CODEC_RAW, PEFA_ERR_STATE, "%s: section %s/%s not written uncompressed",
+                    w->path, pefa_kind_name(kind), pefa_target_name(target));
+    if (w_flush(w)) return w->err;
+    if (!s->stored_size) return 0;
+    from = s->offset / (uint64_t)(page > 0 ? page : 4096) * (uint64_t)(page > 0 ? page : 4096);
+    m->len = (size_t)(s->offset + s->stored_size - from);
+    m->base = mmap(NULL, m->len, PROT_READ, MAP_SHARED, w->fd, (off_t)from);
+    if (m->base == MAP_FAILED) {
+        m->base = NULL;
+        return w_fail(w, PEFA_ERR_IO, "mapping a written section failed");
+    }
+    m->data = (const uint8_t *)m->base + (s->offset - from);
+    return 0;
+}
+
+void pefa__writer_unmap(pefa__wmap *m)
+{
+    if (m->base) munmap(m->base, m->len);
+    memset(m, 0, sizeof *m);
 }
 
 int pefa_writer_commit(pefa_writer *w)

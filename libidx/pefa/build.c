@@ -1,18 +1,22 @@
 /*
  * build.c - embeddings + relevance pairs in, one index file out.
  *
- * pefa_build is a list of stages over one context:
- *   rows     the caller's rows (f32/f16, any stride) read, checked and
- *            L2-normalised into the library's own f32 buffers
+ * pefa_build is a list of stages over one context (build_private.h):
+ *   args     the caller's structs copied, defaults, ranges, the shard
  *   y        Y as CSR from the triplets, duplicates summed
- *   xs       z_j = normalise(sum_i Y_ij q_i), e_j = lam p_j + (1-lam) z_j
- *   storage  rows converted to the stored type (f16) when asked
- *   graphs   HNSW over P, E and Q
- *   write    sections streamed to "<out>.tmp.XXXXXX"
+ *   open     the writer on "<out>.tmp.XXXXXX" (and the id map's name)
+ *   rows     P and Q read, checked, L2-normalised and written  (build_rows.c)
+ *   z        z_j = normalise(sum_i Y_ij q_i) written, |S_j| kept
+ *   tune     leave-one-out over the written P, Q, Z (when asked)
+ *   e        e_j = lam p_j + (1-lam) z_j written
+ *   graphs   HNSW over P, E and Q read back from the file; int8 codes
+ *   tables   XS_NORMS and Y
  *   idmap    the id map "<out>.<uuid>.ids", synced, its digest into META
  *   commit   META, then the atomic rename: the one commit point
- * Nothing new is left at the output path or beside it unless every stage
- * succeeded; the caller's arrays are only read; no other file is removed.
+ * The rows are streamed (section 4d of docs/architecture.md has the memory
+ * formula). Nothing new is left at the output path or beside it unless
+ * every stage succeeded; the caller's arrays are only read; no other file
+ * is removed.
  */
 #include <math.h>
 #include <pthread.h>
@@ -27,58 +31,23 @@
 #include "common/abi.h"
 #include "common/error.h"
 #include "container/container.h"
-#include "hnsw/hnsw.h"
 #include "idmap/idmap.h"
-#include "kernels/quant.h"
-#include "pefa/graph_store.h"
+#include "pefa/build_private.h"
 #include "pefa/tune.h"
-#include "pefa/ycsr.h"
 
 #define DEFAULT_LAMBDA 0.5f
 #define DEFAULT_M 32u
 #define DEFAULT_EFC 500u
 #define DEFAULT_SEED 42u
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    int oom;
-} strbuf;
-
-typedef struct {
-    const char *out;
-    pefa_build_input in;
-    pefa_build_params p;
-    pefa_build_stats st;
-    uint32_t n_p, n_q, dim, threads;
-    uint32_t p_from, n_total;  /* this build's passages: global rows [p_from, p_from + n_p) of n_total */
-    int has_q;                 /* training queries given (all shards read them) */
-    int store_q;               /* and stored here: unsharded, or shard 0 */
-    float *P, *Q, *Z, *E;      /* normalised f32 rows (owned) */
-    float *S;                  /* |S_j|, S_j = sum_i Y_ij q_i (XS_NORMS) */
-    void *P16, *Q16, *Z16, *E16; /* f16 storage, when asked */
-    const void *Pv, *Qv, *Zv, *Ev; /* what is stored and graphed */
-    ycsr y;
-    hnsw_graph gp, gq, gx;
-    pefa_writer *w;
-    strbuf meta;
-    strbuf meta_tune;          /* tune.* lines, when tuned */
-    char *idpath;              /* "<out>.<uuid>.ids" when ids are given */
-    int committed;             /* the index was renamed into place */
-    uint8_t rows_type;         /* the VECTORS sections' type: f32, or f16 (for f16 and i8) */
-    int8_t *codes[3];          /* i8: codes of P, E, Q (graph targets) */
-    float *scales[3];
-    const char *stage;         /* for graph progress */
-} build_ctx;
-
-static double now_s(void)
+double pefa__build_now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void progress(const build_ctx *c, const char *stage, uint64_t done, uint64_t total)
+void pefa__build_progress(const build_ctx *c, const char *stage, uint64_t done, uint64_t total)
 {
     if (c->p.progress) c->p.progress(c->p.progress_ctx, stage, done, total);
 }
@@ -153,6 +122,14 @@ static int shard_range(build_ctx *c)
                     "pefa_build: a shard is not tuned on its own, and tuning a shard set is not supported yet");
     c->p_from = (uint32_t)((uint64_t)c->n_total * i / cnt);
     c->n_p = (uint32_t)((uint64_t)c->n_total * (i + 1) / cnt) - c->p_from;
+    c->src_p.step = c->in.passages_stride ? (size_t)c->in.passages_stride
+                                          : (size_t)c->dim * pefa_type_size(c->in.passages_type);
+    c->src_p = (build_src){(const char *)c->in.passages + (size_t)c->p_from * c->src_p.step, c->in.passages_type,
+                           c->src_p.step, c->in.passages_name, c->p_from};
+    c->src_q = (build_src){(const char *)c->in.queries, c->in.queries_type,
+                           c->in.queries_stride ? (size_t)c->in.queries_stride
+                                                : (size_t)c->dim * pefa_type_size(c->in.queries_type),
+                           c->in.queries_name, 0};
     return 0;
 }
 
@@ -199,151 +176,14 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     return 0;
 }
 
-/* ---- rows ------------------------------------------------------------------------ */
-/* rows of the caller (f32/f16, stride bytes apart) into dst as unit f32 rows;
- * BAD_INPUT names the first value that is not finite */
-static int read_rows(const void *src, uint8_t type, uint64_t stride, uint32_t rows, uint32_t dim, const char *what,
-                     float *dst, uint64_t *zeros)
-{
-    size_t step = stride ? (size_t)stride : (size_t)dim * pefa_type_size(type);
-    *zeros = 0;
-    for (uint32_t r = 0; r < rows; r++) {
-        const char *row = (const char *)src + (size_t)r * step;
-        float *v = dst + (size_t)r * dim;
-        double s = 0;
-        if (type == PEFA_TYPE_F16) pefa_f16_to_f32((const uint16_t *)(const void *)row, v, dim);
-        else memcpy(v, row, (size_t)dim * sizeof(float));
-        for (uint32_t k = 0; k < dim; k++) {
-            RETURN_ERROR_IF(!isfinite(v[k]), PEFA_ERR_BAD_INPUT, "%s: row %u column %u is %s", what, r, k,
-                            isnan(v[k]) ? "NaN" : "infinite");
-            s += (double)v[k] * v[k];
-        }
-        if (s == 0) {
-            (*zeros)++;
-            continue;
-        }
-        s = 1.0 / sqrt(s);
-        for (uint32_t k = 0; k < dim; k++) v[k] = (float)(v[k] * s);
-    }
-    return 0;
-}
-
-static int stage_rows(build_ctx *c)
-{
-    double t = now_s();
-    const pefa_build_input *i = &c->in;
-    c->P = (float *)malloc((size_t)c->n_p * c->dim * sizeof(float));
-    c->Q = c->has_q ? (float *)malloc((size_t)c->n_q * c->dim * sizeof(float)) : NULL;
-    RETURN_ERROR_IF(!c->P || (c->has_q && !c->Q), PEFA_ERR_NOMEM, "pefa_build: out of memory for %u + %u rows",
-                    c->n_p, c->n_q);
-    size_t pstep = i->passages_stride ? (size_t)i->passages_stride : (size_t)c->dim * pefa_type_size(i->passages_type);
-    FORWARD_IF_ERROR(read_rows((const char *)i->passages + (size_t)c->p_from * pstep, i->passages_type,
-                               i->passages_stride, c->n_p, c->dim, i->passages_name, c->P, &c->st.zero_passages));
-    if (c->has_q)
-        FORWARD_IF_ERROR(read_rows(i->queries, i->queries_type, i->queries_stride, c->n_q, c->dim, i->queries_name,
-                                   c->Q, &c->st.zero_queries));
-    c->st.seconds_normalise = now_s() - t;
-    return 0;
-}
-
 static int stage_y(build_ctx *c)
 {
-    double t = now_s();
+    double t = pefa__build_now();
     if (c->has_q) {
         FORWARD_IF_ERROR(pefa__ycsr_from_pairs(c->in.pairs, c->in.n_pairs, c->n_q, c->n_total, &c->y));
         c->st.nnz = c->y.nnz;
     }
-    c->st.seconds_y = now_s() - t;
-    return 0;
-}
-
-/* ---- z vectors, in parallel over passages -------------------------------------- */
-typedef struct {
-    const ycsr *yt;          /* Y^T: row j lists (query i, Y_ij) */
-    const float *Q;
-    float *Z, *S;
-    uint32_t dim, from, to;  /* local passages; global = + col0 */
-    uint32_t col0;
-    uint64_t empty;
-} z_job;
-
-/* z_j = normalise(S_j), S_j = sum_i Y_ij q_i, and |S_j| into S[p]; z_j = 0
- * (counted in empty) when S_j = 0 */
-static void *z_worker(void *arg)
-{
-    z_job *j = (z_job *)arg;
-    for (uint32_t p = j->from; p < j->to; p++) {
-        float *z = j->Z + (size_t)p * j->dim;
-        double s = 0;
-        memset(z, 0, j->dim * sizeof(float));
-        for (uint64_t k = j->yt->rowptr[j->col0 + p]; k < j->yt->rowptr[j->col0 + p + 1]; k++) {
-            const float *q = j->Q + (size_t)j->yt->cols[k] * j->dim;
-            for (uint32_t d = 0; d < j->dim; d++) z[d] += j->yt->vals[k] * q[d];
-        }
-        for (uint32_t d = 0; d < j->dim; d++) s += (double)z[d] * z[d];
-        j->S[p] = (float)sqrt(s);
-        if (s > 0) {
-            s = 1.0 / sqrt(s);
-            for (uint32_t d = 0; d < j->dim; d++) z[d] = (float)(z[d] * s);
-        } else {
-            memset(z, 0, j->dim * sizeof(float));
-            j->empty++;
-        }
-    }
-    return NULL;
-}
-
-static int stage_z(build_ctx *c)
-{
-    double t = now_s();
-    ycsr yt;
-    z_job jobs[PEFA_MAX_THREADS];
-    pthread_t tid[PEFA_MAX_THREADS];
-    uint8_t started[PEFA_MAX_THREADS] = {0};
-    uint32_t nt = c->threads < c->n_p ? c->threads : c->n_p;
-    if (!c->has_q) return 0;
-    c->Z = (float *)malloc((size_t)c->n_p * c->dim * sizeof(float));
-    c->S = (float *)malloc((size_t)c->n_p * sizeof(float));
-    RETURN_ERROR_IF(!c->Z || !c->S, PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
-    FORWARD_IF_ERROR(pefa__ycsr_transpose(&c->y, &yt));
-    progress(c, "xs vectors", 0, c->n_p);
-    for (uint32_t k = 0; k < nt; k++)
-        jobs[k] = (z_job){&yt, c->Q, c->Z, c->S, c->dim, (uint32_t)((uint64_t)c->n_p * k / nt),
-                          (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), c->p_from, 0};
-    for (uint32_t k = 1; k < nt; k++) started[k] = pthread_create(&tid[k], NULL, z_worker, &jobs[k]) == 0;
-    z_worker(&jobs[0]);
-    for (uint32_t k = 0; k < nt; k++) {
-        if (k > 0 && started[k]) pthread_join(tid[k], NULL);
-        else if (k > 0) z_worker(&jobs[k]); /* could not start a thread: do it here */
-        c->st.passages_without_queries += jobs[k].empty;
-    }
-    pefa__ycsr_free(&yt);
-    c->st.seconds_xs = now_s() - t;
-    return 0;
-}
-
-/* ---- storage ------------------------------------------------------------------------ */
-static void *to_f16(const float *x, size_t n)
-{
-    uint16_t *h = x ? (uint16_t *)malloc(n * sizeof *h) : NULL;
-    if (h) pefa_f32_to_f16(x, h, n);
-    return h;
-}
-
-/* P, Q and Z as stored: f16 rows are converted once; tuning and the graphs
- * read what is stored */
-static int stage_storage(build_ctx *c)
-{
-    size_t np = (size_t)c->n_p * c->dim, nq = (size_t)c->n_q * c->dim;
-    c->Pv = c->P;
-    c->Qv = c->Q;
-    c->Zv = c->Z;
-    if (c->rows_type != PEFA_TYPE_F16) return 0;
-    c->Pv = c->P16 = to_f16(c->P, np);
-    c->Qv = c->Q16 = to_f16(c->Q, nq);
-    c->Zv = c->Z16 = to_f16(c->Z, np);
-    RETURN_ERROR_IF(!c->P16 || (c->has_q && (!c->Q16 || !c->Z16)), PEFA_ERR_NOMEM,
-                    "pefa_build: out of memory for f16 vectors");
+    c->st.seconds_y = pefa__build_now() - t;
     return 0;
 }
 
@@ -365,9 +205,9 @@ static void tune_meta(build_ctx *c, const pefa_tune_report *r)
 static int stage_tune(build_ctx *c)
 {
     pefa_tune_params tp = PEFA_TUNE_PARAMS_INIT;
-    pefa_tune_data d = {c->n_p, c->n_q, c->dim, c->rows_type, (size_t)c->dim * pefa_type_size(c->rows_type),
-                        c->Pv, c->Qv, c->Zv, c->S, c->y.rowptr, c->y.cols, c->y.vals};
     pefa_tune_report *r;
+    pefa__wmap m[3];
+    int rc = 0;
     if (!c->p.tune) return 0;
     tp.n_queries = c->p.tune_queries ? c->p.tune_queries : PEFA_TUNE_DEFAULT_QUERIES;
     tp.metric = c->p.tune_metric ? c->p.tune_metric : PEFA_METRIC_RECALL100;
@@ -375,7 +215,17 @@ static int stage_tune(build_ctx *c)
     tp.threads = c->threads;
     tp.progress = c->p.progress;
     tp.progress_ctx = c->p.progress_ctx;
-    FORWARD_IF_ERROR(pefa__tune_run(&d, &tp, &r));
+    memset(m, 0, sizeof m);
+    rc = pefa__writer_map(c->w, PEFA_KIND_VECTORS, PEFA_TARGET_PASSAGES, &m[0]);
+    if (!rc) rc = pefa__writer_map(c->w, PEFA_KIND_VECTORS, PEFA_TARGET_QUERIES, &m[1]);
+    if (!rc) rc = pefa__writer_map(c->w, PEFA_KIND_VECTORS, PEFA_TARGET_XS_Z, &m[2]);
+    if (!rc) {
+        pefa_tune_data d = {c->n_p, c->n_q, c->dim, c->rows_type, (size_t)c->dim * pefa_type_size(c->rows_type),
+                            m[0].data, m[1].data, m[2].data, c->S, c->y.rowptr, c->y.cols, c->y.vals};
+        rc = pefa__tune_run(&d, &tp, &r);
+    }
+    for (int k = 0; k < 3; k++) pefa__writer_unmap(&m[k]);
+    FORWARD_IF_ERROR(rc);
     if (r->settings[r->chosen].mode == PEFA_MODE_XS) c->p.lambda = r->settings[r->chosen].lambda;
     tune_meta(c, r);
     c->st.seconds_tune = r->seconds;
@@ -383,113 +233,7 @@ static int stage_tune(build_ctx *c)
     return 0;
 }
 
-/* e_j = lam p_j + (1-lam) z_j, then the column that makes the row unit-norm
- * (|e_j| <= 1: a convex mix of unit or zero vectors): <(q,0), e'_j> =
- * <q, e_j>, and the XS graph searches unit vectors, like the passage graph */
-static int stage_e(build_ctx *c)
-{
-    float lam = c->p.lambda;
-    if (!c->has_q) return 0;
-    c->E = (float *)malloc((size_t)c->n_p * (c->dim + 1) * sizeof(float));
-    RETURN_ERROR_IF(!c->E, PEFA_ERR_NOMEM, "pefa_build: out of memory for the XS vectors");
-    for (uint32_t p = 0; p < c->n_p; p++) {
-        const float *pv = c->P + (size_t)p * c->dim, *z = c->Z + (size_t)p * c->dim;
-        float *e = c->E + (size_t)p * (c->dim + 1);
-        double s = 0;
-        for (uint32_t d = 0; d < c->dim; d++) {
-            e[d] = lam * pv[d] + (1 - lam) * z[d];
-            s += (double)e[d] * e[d];
-        }
-        e[c->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
-    }
-    c->Ev = c->E;
-    if (c->rows_type == PEFA_TYPE_F16 && !(c->Ev = c->E16 = to_f16(c->E, (size_t)c->n_p * (c->dim + 1))))
-        return pefa__set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for f16 vectors");
-    return 0;
-}
-
-static void graph_progress(void *ctx, uint64_t done, uint64_t total)
-{
-    const build_ctx *c = (const build_ctx *)ctx;
-    progress(c, c->stage, done, total);
-}
-
-static int build_graph(build_ctx *c, const char *stage, const void *v, uint32_t n, uint32_t cols, hnsw_graph *g)
-{
-    size_t es = pefa_type_size(c->rows_type);
-    hnsw_build_params hp = {c->p.M, c->p.ef_construction, c->p.seed, c->threads, graph_progress, c};
-    c->stage = stage;
-    return pefa__hnsw_build(v, n, cols, (size_t)cols * es, c->rows_type, &hp, g);
-}
-
-static int stage_graphs(build_ctx *c)
-{
-    double t = now_s();
-    if (c->p.no_graphs) return 0;
-    FORWARD_IF_ERROR(build_graph(c, "graph over passages", c->Pv, c->n_p, c->dim, &c->gp));
-    if (c->has_q) FORWARD_IF_ERROR(build_graph(c, "graph over xs vectors", c->Ev, c->n_p, c->dim + 1, &c->gx));
-    if (c->store_q) FORWARD_IF_ERROR(build_graph(c, "graph over training queries", c->Qv, c->n_q, c->dim, &c->gq));
-    c->st.seconds_graphs = now_s() - t;
-    return 0;
-}
-
-/* ---- int8 codes ------------------------------------------------------------------- */
-/* [Q1] codes of the stored rows of each graph target (vector_type i8) */
-static int stage_codes(build_ctx *c)
-{
-    const void *rows[3] = {c->Pv, c->Ev, c->Qv};
-    uint32_t n[3] = {c->n_p, c->n_p, c->n_q}, cols[3] = {c->dim, c->dim + 1, c->dim};
-    size_t es = pefa_type_size(c->rows_type);
-    if (c->p.vector_type != PEFA_TYPE_I8 || c->p.no_graphs) return 0; /* codes serve the graphs only */
-    for (int t = 0; t < (c->store_q ? 3 : c->has_q ? 2 : 1); t++) {
-        c->codes[t] = (int8_t *)malloc((size_t)n[t] * cols[t] + 1);
-        c->scales[t] = (float *)malloc(cols[t] * sizeof(float));
-        RETURN_ERROR_IF(!c->codes[t] || !c->scales[t], PEFA_ERR_NOMEM, "pefa_build: out of memory for int8 codes");
-        pefa__quant_scales(rows[t], c->rows_type, cols[t] * es, n[t], cols[t], c->scales[t]);
-        pefa__quant_rows(rows[t], c->rows_type, cols[t] * es, n[t], cols[t], c->scales[t], c->codes[t]);
-    }
-    return 0;
-}
-
-static int write_codes(build_ctx *c)
-{
-    static const uint32_t targets[3] = {PEFA_TARGET_PASSAGES, PEFA_TARGET_XS, PEFA_TARGET_QUERIES};
-    uint32_t n[3] = {c->n_p, c->n_p, c->n_q}, cols[3] = {c->dim, c->dim + 1, c->dim};
-    pefa_section_info d;
-    for (int t = 0; t < 3 && c->codes[t]; t++) {
-        memset(&d, 0, sizeof d);
-        d.kind = PEFA_KIND_CODES;
-        d.target = targets[t];
-        d.elem = PEFA_TYPE_I8;
-        d.ndim = 2;
-        d.shape[0] = n[t];
-        d.shape[1] = cols[t];
-        FORWARD_IF_ERROR(pefa_writer_add(c->w, &d, c->codes[t], (size_t)n[t] * cols[t]));
-        d.kind = PEFA_KIND_CODE_SCALES;
-        d.elem = PEFA_TYPE_F32;
-        d.ndim = 1;
-        d.shape[0] = cols[t];
-        d.shape[1] = 0;
-        FORWARD_IF_ERROR(pefa_writer_add(c->w, &d, c->scales[t], cols[t] * sizeof(float)));
-    }
-    return 0;
-}
-
 /* ---- writing --------------------------------------------------------------------- */
-static int write_vectors(build_ctx *c, uint32_t target, const void *data, uint32_t rows, uint32_t cols, int required)
-{
-    pefa_section_info d;
-    memset(&d, 0, sizeof d);
-    d.kind = PEFA_KIND_VECTORS;
-    d.target = target;
-    d.flags = required ? PEFA_SECTION_REQUIRED : 0;
-    d.elem = c->rows_type;
-    d.ndim = 2;
-    d.shape[0] = rows;
-    d.shape[1] = cols;
-    return pefa_writer_add(c->w, &d, data, (size_t)rows * cols * pefa_type_size(c->rows_type));
-}
-
 /* [X2] |S_j| per passage, f32 whatever the vector type (leave-one-out XS) */
 static int write_norms(build_ctx *c)
 {
@@ -553,10 +297,9 @@ static void meta_text(build_ctx *c)
     for (uint32_t i = 0; i < c->in.n_meta; i++) sb_printf(m, "%s=%s\n", c->in.meta_keys[i], c->in.meta_values[i]);
 }
 
-static int stage_write(build_ctx *c)
+/* the writer first: every later stage streams into it */
+static int stage_open(build_ctx *c)
 {
-    double t = now_s();
-    progress(c, "writing", 0, 1);
     FORWARD_IF_ERROR(pefa_writer_open(c->out, &c->w));
     pefa_writer_uuid(c->w, c->st.uuid);
     if (c->in.passage_ids || (c->store_q && c->in.query_ids)) {
@@ -564,24 +307,18 @@ static int stage_write(build_ctx *c)
         RETURN_ERROR_IF(!c->idpath, PEFA_ERR_NOMEM, "pefa_build: out of memory");
         pefa__idmap_file_name(c->out, c->st.uuid, c->idpath, strlen(c->out) + 48);
     }
-    meta_text(c);
-    FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_PASSAGES, c->Pv, c->n_p, c->dim, 1));
-    if (c->store_q) FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_QUERIES, c->Qv, c->n_q, c->dim, 0));
-    if (c->has_q) {
-        FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS, c->Ev, c->n_p, c->dim + 1, 0));
-        FORWARD_IF_ERROR(write_vectors(c, PEFA_TARGET_XS_Z, c->Zv, c->n_p, c->dim, 0));
-        FORWARD_IF_ERROR(write_norms(c));
-    }
+    return 0;
+}
+
+/* the small sections, and META's text (tuned, id map named) */
+static int stage_tables(build_ctx *c)
+{
+    double t = pefa__build_now();
+    pefa__build_progress(c, "writing", 0, 1);
+    if (c->has_q) FORWARD_IF_ERROR(write_norms(c));
     if (c->store_q) FORWARD_IF_ERROR(write_y(c));
-    FORWARD_IF_ERROR(write_codes(c));
-    if (!c->p.no_graphs) {
-        FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_PASSAGES, &c->gp, c->p.ef_construction, c->p.seed));
-        if (c->has_q)
-            FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_XS, &c->gx, c->p.ef_construction, c->p.seed));
-        if (c->store_q)
-            FORWARD_IF_ERROR(pefa__graph_store_write(c->w, PEFA_TARGET_QUERIES, &c->gq, c->p.ef_construction, c->p.seed));
-    }
-    c->st.seconds_write = now_s() - t;
+    meta_text(c);
+    c->st.seconds_write = pefa__build_now() - t;
     return 0;
 }
 
@@ -639,6 +376,7 @@ static int stage_commit(build_ctx *c)
     pefa_section_info d;
     struct stat sb;
     pefa_writer *w = c->w;
+    double t;
     int rc;
     RETURN_ERROR_IF(c->meta.oom || c->meta_tune.oom, PEFA_ERR_NOMEM, "pefa_build: out of memory");
     memset(&d, 0, sizeof d);
@@ -647,9 +385,11 @@ static int stage_commit(build_ctx *c)
     d.elem = PEFA_TYPE_BYTES;
     FORWARD_IF_ERROR(pefa_writer_add(w, &d, c->meta.buf, c->meta.len));
     c->w = NULL;
+    t = pefa__build_now();
     rc = pefa__writer_commit(w, &c->committed);
+    c->st.seconds_write += pefa__build_now() - t;
     if (c->committed && stat(c->out, &sb) == 0) c->st.file_bytes = (uint64_t)sb.st_size;
-    progress(c, "writing", 1, 1);
+    pefa__build_progress(c, "writing", 1, 1);
     return rc;
 }
 
@@ -658,47 +398,34 @@ static void ctx_free(build_ctx *c, int failed)
     if (c->w) pefa_writer_abort(c->w);
     if (failed && !c->committed && c->idpath) unlink(c->idpath);
     pefa__ycsr_free(&c->y);
-    free(c->P);
-    free(c->Q);
-    free(c->Z);
-    free(c->E);
+    pefa__ycsr_free(&c->yt);
+    free(c->ps);
+    free(c->qs);
     free(c->S);
-    free(c->P16);
-    free(c->Q16);
-    free(c->Z16);
-    free(c->E16);
     free(c->meta.buf);
     free(c->meta_tune.buf);
-    for (int t = 0; t < 3; t++) {
-        free(c->codes[t]);
-        free(c->scales[t]);
-    }
     free(c->idpath);
-    pefa__hnsw_graph_free(&c->gp);
-    pefa__hnsw_graph_free(&c->gq);
-    pefa__hnsw_graph_free(&c->gx);
 }
 
 int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_build_params *p, pefa_build_stats *st)
 {
     build_ctx c;
-    double t0 = now_s();
+    double t0 = pefa__build_now();
     int rc;
     memset(&c, 0, sizeof c);
     rc = stage_args(&c, out_path, in, p);
-    if (!rc) rc = stage_rows(&c);
     if (!rc) rc = stage_y(&c);
-    if (!rc) rc = stage_z(&c);
-    if (!rc) rc = stage_storage(&c);
+    if (!rc) rc = stage_open(&c);
+    if (!rc) rc = pefa__build_rows(&c);
+    if (!rc) rc = pefa__build_z(&c);
     if (!rc) rc = stage_tune(&c);
-    if (!rc) rc = stage_e(&c);
-    if (!rc) rc = stage_graphs(&c);
-    if (!rc) rc = stage_codes(&c);
-    if (!rc) rc = stage_write(&c);
+    if (!rc) rc = pefa__build_e(&c);
+    if (!rc) rc = pefa__build_graphs(&c);
+    if (!rc) rc = stage_tables(&c);
     if (!rc) rc = stage_idmap(&c);
     if (!rc) rc = stage_commit(&c);
     ctx_free(&c, rc != 0);
-    c.st.seconds_total = now_s() - t0;
+    c.st.seconds_total = pefa__build_now() - t0;
     if (st) pefa__abi_out(st, &c.st, PEFA_V1_BUILD_STATS, sizeof c.st);
     return rc;
 }
