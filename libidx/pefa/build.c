@@ -13,8 +13,8 @@
  *   tables   XS_NORMS and Y
  *   idmap    the id map "<out>.<uuid>.ids", synced, its digest into META
  *   commit   META, then the atomic rename: the one commit point
- * The rows are streamed (section 4d of docs/architecture.md has the memory
- * formula). Nothing new is left at the output path or beside it unless
+ * The rows are streamed (docs/architecture.md, Build pipeline, has the
+ * memory formula). Nothing new is left at the output path or beside it unless
  * every stage succeeded; the caller's arrays are only read; no other file
  * is removed.
  */
