@@ -324,10 +324,13 @@ typedef struct {
 /* Builds an index file at out_path (and, when ids are given, its id map
  * "<out_path>.<uuid>.ids" beside it), atomically: on failure nothing new is
  * left at out_path or beside it. p may be NULL (every default); st may be
- * NULL. The build never removes any other file. Errors: INVALID_ARG (dims,
- * counts, types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or
- * bad ids; detail names the row), NOMEM, IO. Not thread-safe with respect
- * to another build of the same out_path. */
+ * NULL. The build never removes any other file (old id maps are removed only
+ * by `pefa-dump --gc`, format [I5]). For its whole duration it holds an
+ * exclusive flock(2) on "<out_path>.lock" (created, and removed at the end);
+ * a second build of the same out_path, from any thread or process, fails at
+ * once with STATE instead of waiting. Errors: INVALID_ARG (dims, counts,
+ * types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or bad ids;
+ * detail names the row), STATE (out_path is being built), NOMEM, IO. */
 PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
                         const pefa_build_params *p, pefa_build_stats *st);
 

@@ -14,12 +14,15 @@
  * Nothing new is left at the output path or beside it unless every stage
  * succeeded; the caller's arrays are only read; no other file is removed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,6 +61,8 @@ typedef struct {
     pefa_writer *w;
     strbuf meta;
     char *idpath;              /* "<out>.<uuid>.ids" when ids are given */
+    char *lockpath;            /* "<out>.lock", held from start to commit [I5] */
+    int lockfd;
     int committed;             /* the index was renamed into place */
     const char *stage;         /* for graph progress */
 } build_ctx;
@@ -167,6 +172,49 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
                         PEFA_ERR_INVALID_ARG, "pefa_build: metadata key '%s' or its value is not allowed",
                         i->meta_keys[k]);
     return 0;
+}
+
+/* ---- lock [I5] ------------------------------------------------------------------- */
+/* An exclusive flock on "<out>.lock" for the whole build, so that a second
+ * build of the same output (or pefa-dump --gc in that directory) cannot run
+ * while this one has an id map that no committed index names yet. The lock
+ * file is removed, still locked, when the build ends; a lock taken on a file
+ * that was removed meanwhile is retried on the new one. */
+static int stage_lock(build_ctx *c)
+{
+    size_t n = strlen(c->out) + sizeof ".lock";
+    c->lockfd = -1;
+    RETURN_ERROR_IF(!(c->lockpath = (char *)malloc(n)), PEFA_ERR_NOMEM, "pefa_build: out of memory");
+    snprintf(c->lockpath, n, "%s.lock", c->out);
+    for (int tries = 0; tries < 100; tries++) {
+        struct stat a, b;
+        int fd = open(c->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        RETURN_ERROR_IF(fd < 0, PEFA_ERR_IO, "%s: cannot create the build lock: %s", c->lockpath, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            RETURN_ERROR_IF(e == EWOULDBLOCK, PEFA_ERR_STATE,
+                            "%s: another build of this output (or pefa-dump --gc) is running: %s is locked; "
+                            "try again when it has finished",
+                            c->out, c->lockpath);
+            return pefa__set_error(PEFA_ERR_IO, "%s: cannot lock: %s", c->lockpath, strerror(e));
+        }
+        if (fstat(fd, &a) == 0 && stat(c->lockpath, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            c->lockfd = fd;
+            return 0;
+        }
+        close(fd); /* the file we locked was removed by the build that held it: lock the new one */
+    }
+    return pefa__set_error(PEFA_ERR_IO, "%s: the lock file keeps being replaced", c->lockpath);
+}
+
+static void unlock(build_ctx *c)
+{
+    if (c->lockfd >= 0) {
+        unlink(c->lockpath);
+        close(c->lockfd);
+    }
+    free(c->lockpath);
 }
 
 /* ---- rows ------------------------------------------------------------------------ */
@@ -534,6 +582,7 @@ static void ctx_free(build_ctx *c, int failed)
     pefa__hnsw_graph_free(&c->gp);
     pefa__hnsw_graph_free(&c->gq);
     pefa__hnsw_graph_free(&c->gx);
+    unlock(c);
 }
 
 int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_build_params *p, pefa_build_stats *st)
@@ -542,7 +591,9 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     double t0 = now_s();
     int rc;
     memset(&c, 0, sizeof c);
+    c.lockfd = -1;
     rc = stage_args(&c, out_path, in, p);
+    if (!rc) rc = stage_lock(&c);
     if (!rc) rc = stage_rows(&c);
     if (!rc) rc = stage_y(&c);
     if (!rc) rc = stage_xs(&c);
