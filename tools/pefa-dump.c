@@ -2,6 +2,7 @@
  * pefa-dump - describe pefa index files (format/pefa-format-v1.md).
  *
  *   pefa-dump [--json] [--verify] [--sections] FILE...
+ *   pefa-dump --gc DIR [--dry-run]
  *
  * Without --verify it reads only the header, the directory and the META
  * section, so it answers at once whatever the file size. With --verify it
@@ -10,13 +11,16 @@
  * Exit status: 0 success, 1 runtime failure (a file cannot be opened, META
  * is malformed, verification failed), 2 bad usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pefa.h"
+#include "util/gc.h"
 
 #define DUMP_NAME "pefa-dump"
 
@@ -24,22 +28,33 @@ typedef struct {
     int json;
     int verify;
     int sections_only;
+    int headers;       /* several files: a "==> FILE <==" line before each */
+    int version;
+    const char *gc_dir;
+    int dry_run;
 } dump_opts;
 
 static void dump_usage(FILE *out)
 {
     fprintf(out,
             "Usage: " DUMP_NAME " [OPTION]... FILE...\n"
+            "       " DUMP_NAME " --gc DIR [--dry-run]\n"
             "Describe pefa index files: format version, UUID, size, the META keys\n"
             "(counts, parameters, provenance) and every section.\n"
             "\n"
             "  -j, --json      one JSON object per FILE, one per line\n"
-            "  -V, --verify    also check every checksum, the padding, compressed\n"
+            "      --verify    also check every checksum, the padding, compressed\n"
             "                  sections and the PEFA invariants (reads the whole file);\n"
             "                  prints \"verify: OK\" or \"verify: FAILED: <detail>\"\n"
             "  -s, --sections  print only the section table\n"
+            "      --gc DIR    remove the id maps (NAME.<uuid>.ids) in DIR that no index in\n"
+            "                  DIR names, and list them (a build never removes one: the\n"
+            "                  index it replaced may live on renamed or copied). Removes\n"
+            "                  nothing if a file in DIR looks like an index but cannot be\n"
+            "                  read, since it might name any of them\n"
+            "  -n, --dry-run   with --gc: only list what would be removed\n"
             "  -h, --help      show this help and exit\n"
-            "      --version   show the version and exit\n"
+            "  -V, --version   show the version and exit (as in pefa-build and pefa-query)\n"
             "\n"
             "Without --verify only the header, the directory and META are read.\n"
             "Exit status: 0 OK, 1 runtime failure or failed verification, 2 bad usage.\n");
@@ -334,41 +349,79 @@ static int dump_file(const char *path, const dump_opts *o)
     return status;
 }
 
-int main(int argc, char **argv)
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int dump_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, DUMP_NAME ": error: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '" DUMP_NAME " --help' for more information.\n");
+    return 2;
+}
+
+/* 0, or the exit status to return at once (help, usage error) */
+static int dump_parse(int argc, char **argv, dump_opts *o)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},     {"verify", no_argument, NULL, 'V'},
-        {"sections", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v' + 256}, {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},      {"verify", no_argument, NULL, 'v' + 256},
+        {"sections", no_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},   {"gc", required_argument, NULL, 'g' + 256},
+        {"dry-run", no_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
     };
-    dump_opts o = {0, 0, 0};
-    int c, status = 0;
+    int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "jVsh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jVshn", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': o.json = 1; break;
-        case 'V': o.verify = 1; break;
-        case 's': o.sections_only = 1; break;
-        case 'h': dump_usage(stdout); return 0;
-        case 'v' + 256:
-            printf(DUMP_NAME " (pefa %s), writes and reads format %d.%d\n", pefa_version_string(),
-                   PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
-            return 0;
+        case 'j': o->json = 1; break;
+        case 'v' + 256: o->verify = 1; break;
+        case 's': o->sections_only = 1; break;
+        case 'n': o->dry_run = 1; break;
+        case 'g' + 256: o->gc_dir = optarg; break;
+        case 'V': o->version = 1; break;
+        case 'h': dump_usage(stdout); return -1;
+        case ':': return dump_usage_error("option '%s' needs an argument", argv[optind - 1]);
         default:
-            if (optopt) fprintf(stderr, DUMP_NAME ": error: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, DUMP_NAME ": error: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
-            return 2;
+            if (optopt) {
+                char opt[3] = {'-', (char)optopt, 0};
+                return dump_usage_error("unknown option '%s'", opt);
+            }
+            return dump_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, DUMP_NAME ": error: no FILE given\n");
-        fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
-        return 2;
+    /* -V meant --verify here before 0.2: a script passing files with it
+     * must not silently skip the verification it asked for */
+    if (o->version && optind < argc) return dump_usage_error("%s", "-V/--version takes no FILE (to check files: --verify)");
+    if (o->version) return 0;
+    if (o->gc_dir && optind < argc) return dump_usage_error("--gc DIR takes no FILE ('%s')", argv[optind]);
+    if (o->dry_run && !o->gc_dir) return dump_usage_error("%s", "--dry-run goes with --gc DIR");
+    if (!o->gc_dir && optind >= argc) return dump_usage_error("%s", "no FILE given");
+    o->headers = argc - optind > 1 && !o->json;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dump_opts o;
+    int status = 0, rc;
+    memset(&o, 0, sizeof o);
+    if ((rc = dump_parse(argc, argv, &o)) != 0) return rc < 0 ? 0 : rc;
+    if (o.version) {
+        printf(DUMP_NAME " (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
+    } else if (o.gc_dir) {
+        status = gc_idmaps(o.gc_dir, o.dry_run);
+    } else {
+        for (int i = optind; i < argc; i++) {
+            if (o.headers) printf("%s==> %s <==\n", i > optind ? "\n" : "", argv[i]);
+            if (dump_file(argv[i], &o)) status = 1;
+        }
     }
-    for (int i = optind; i < argc; i++) {
-        if (!o.json && i > optind) printf("\n"); /* blank line between files */
-        if (dump_file(argv[i], &o)) status = 1;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, DUMP_NAME ": error: writing to stdout failed: %s\n", strerror(errno));
+        status = 1;
     }
     return status;
 }
