@@ -47,14 +47,17 @@ static void usage(void)
            "  --y-codec C            raw (default) or zstd for the relevance matrix\n"
            "  --no-graphs            exact search only (no HNSW graphs)\n"
            "Output:\n"
-           "  -o, --output FILE      the index file (written atomically)\n"
+           "  -o, --output FILE      the index file (written atomically); an existing file there\n"
+           "                         is replaced only if it is a pefa index (or with --force),\n"
+           "                         never if it is one of the inputs\n"
+           "  --force                replace a file at OUT that is not a pefa index\n"
            "  -q, --quiet            no progress or summary on stderr\n"
            "  -h, --help, -V, --version\n");
 }
 
 typedef struct {
     const char *out, *ppath, *pids_path, *qpath, *qids_path, *qrels_path, *encoder;
-    int quiet, skip_missing;
+    int quiet, skip_missing, force;
     pefa_build_params bp;
 } build_opts;
 
@@ -95,7 +98,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"no-graphs", no_argument, 0, 'G'},         {"skip-missing", no_argument, 0, 'S'},
         {"encoder", required_argument, 0, 'E'},     {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0}};
+        {"force", no_argument, 0, 'F'},             {0, 0, 0, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:M:qhV", opts, NULL)) != -1) {
@@ -123,6 +126,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         case 'S': o->skip_missing = 1; break;
         case 'E': o->encoder = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'F': o->force = 1; break;
         case 'h': usage(); exit(0);
         case 'V': cli_version(); exit(0);
         case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -131,18 +135,45 @@ static void parse_args(int argc, char **argv, build_opts *o)
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->out) cli_usage_error("missing -o OUT");
+    if (!*o->out) cli_usage_error("-o: the output path is empty");
     if (!o->ppath) cli_usage_error("missing --passages FILE");
     if ((o->qpath != NULL) != (o->qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
     if (o->qids_path && !o->qpath) cli_usage_error("--query-ids needs --queries");
 }
 
-/* fail before the long stages if the output cannot be written */
-static void check_output(const char *out)
+/* -o naming one of the inputs (same device and inode, whatever the spelling)
+ * would destroy it: a usage error */
+static void check_not_input(const build_opts *o, const struct stat *out)
 {
+    const char *const in[][2] = {{"--passages", o->ppath},   {"--passage-ids", o->pids_path},
+                                 {"--queries", o->qpath},    {"--query-ids", o->qids_path},
+                                 {"--qrels", o->qrels_path}};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        struct stat sb;
+        if (in[i][1] && stat(in[i][1], &sb) == 0 && sb.st_dev == out->st_dev && sb.st_ino == out->st_ino)
+            cli_usage_error("-o %s is the %s input %s: the build would replace its own input", o->out, in[i][0],
+                            in[i][1]);
+    }
+}
+
+/* fail before the long stages if the output cannot be written, or names a
+ * file that must not be replaced (an input; a file that is not an index) */
+static void check_output(const build_opts *o)
+{
+    const char *out = o->out;
     struct stat sb;
     char *probe;
     int fd;
-    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+    if (stat(out, &sb) == 0) {
+        pefa_index *ix = NULL;
+        if (S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+        check_not_input(o, &sb);
+        if (!o->force && !S_ISREG(sb.st_mode))
+            cli_usage_error("-o %s: not a regular file; not replacing it (--force to replace it)", out);
+        if (!o->force && pefa_index_open(out, &ix) == PEFA_ERR_NOT_PEFA)
+            cli_usage_error("-o %s: the file there is not a pefa index; not replacing it (--force to replace it)", out);
+        pefa_index_close(ix);
+    }
     if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");
     snprintf(probe, strlen(out) + 16, "%s.tmp.XXXXXX", out);
     if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
@@ -330,7 +361,7 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof b);
     o.bp.size = sizeof o.bp;
     parse_args(argc, argv, &o);
-    check_output(o.out);
+    check_output(&o);
     load_inputs(&o, &b);
     add_meta(&o, &b);
     fill_input(&o, &b, &in);

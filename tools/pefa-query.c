@@ -51,6 +51,7 @@ enum { FMT_TSV, FMT_JSONL, FMT_TREC };
 
 typedef struct {
     const char *index_path, *tq_path, *qids_path, *qrels_path, *mode_name;
+    const char *xl_only, *ef_given; /* an XL-only option given; --ef given */
     int format, explain, no_output;
     unsigned idmap_flags;
     uint32_t threads;
@@ -96,15 +97,30 @@ static void parse_option(int c, query_opts *o)
         o->mode_name = optarg;
         break;
     case 'k': qp->k = (uint32_t)cli_parse_u64("-k", optarg, 1, PEFA_MAX_K); break;
-    case 'e': qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000); break;
+    case 'e':
+        qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000);
+        o->ef_given = "--ef";
+        break;
     case 'l':
         qp->lambda = cli_parse_float("--lambda", optarg, 0, 1);
         qp->set |= PEFA_SET_LAMBDA;
         break;
-    case 'n': qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000); break;
-    case 'p': qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000); break;
-    case 'N': qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2); break;
-    case 'x': qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2); break;
+    case 'n':
+        qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000);
+        o->xl_only = "--knn";
+        break;
+    case 'p':
+        qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000);
+        o->xl_only = "--topk-p";
+        break;
+    case 'N':
+        qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2);
+        o->xl_only = "--knn-norm";
+        break;
+    case 'x':
+        qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2);
+        o->xl_only = "--xl-scoring";
+        break;
     case 'X': qp->exact = 1; break;
     case 'E': o->explain = 1; break;
     case 't': o->threads = (uint32_t)cli_parse_u64("--threads", optarg, 1, PEFA_MAX_THREADS); break;
@@ -141,7 +157,23 @@ static void parse_args(int argc, char **argv, query_opts *o)
     o->index_path = argv[optind];
     if (!o->tq_path) cli_usage_error("missing --queries FILE");
     if (o->explain && o->qp.mode != PEFA_MODE_XL) cli_usage_error("--explain works with --mode xl");
+    if (o->xl_only && o->qp.mode != PEFA_MODE_XL) cli_usage_error("%s works with --mode xl", o->xl_only);
+    if ((o->qp.set & PEFA_SET_LAMBDA) && o->qp.mode == PEFA_MODE_ERM)
+        cli_usage_error("--lambda works with --mode xs or xl (ERM has no lambda)");
     if (o->explain && o->format == FMT_TREC) cli_usage_error("--explain cannot be written in trec format");
+}
+
+/* --ef steers graph searches only: say so once when none will run */
+static void warn_ef(const query_opts *o, const query_run *r)
+{
+    const pefa_model_info *mi = &r->mi;
+    int graph = r->rp.mode == PEFA_MODE_ERM  ? mi->has_graph_passages
+                : r->rp.mode == PEFA_MODE_XS ? mi->has_graph_xs
+                                             : mi->has_graph_passages || mi->has_graph_queries;
+    if (!o->ef_given) return;
+    if (r->rp.exact) cli_warn("--ef has no effect with --exact (no graph is searched)");
+    else if (!graph) cli_warn("--ef has no effect: %s has no HNSW graph for --mode %s (built with --no-graphs?); "
+                              "every search is exact", o->index_path, o->mode_name);
 }
 
 static void open_index(const query_opts *o, query_run *r)
@@ -153,6 +185,7 @@ static void open_index(const query_opts *o, query_run *r)
     r->rp.size = sizeof r->rp;
     if (pefa_query_params_resolve(r->ix, &o->qp, &r->rp))
         cli_fatal("%s", pefa_last_error_detail());
+    warn_ef(o, r);
 }
 
 /* test queries as f32 rows (every value checked, with the file's name) */

@@ -66,6 +66,19 @@ else
 fi
 mkdir outdir
 t pefa-build "output path is a directory" 1 "is a directory" -o outdir --passages p.npy
+cp p.npy p_in.npy; cp pids.txt pids_in.txt; cp qrels.tsv qrels_in.tsv
+t pefa-build "-o is the passages file" 2 "is the --passages input p_in.npy" -o ./p_in.npy --passages p_in.npy -q
+t pefa-build "-o is the passage id file" 2 "is the --passage-ids input" -o pids_in.txt --passages p.npy --passage-ids pids_in.txt -q
+t pefa-build "-o is the qrels file" 2 "is the --qrels input" -o qrels_in.tsv "${ok_q[@]/qrels.tsv/qrels_in.tsv}" --passages p.npy --passage-ids pids.txt -q
+cmp -s p.npy p_in.npy && cmp -s pids.txt pids_in.txt && cmp -s qrels.tsv qrels_in.tsv \
+  || { echo "FAILED: an input named by -o was changed"; fail=$((fail+1)); }
+echo "some notes" > notes.txt
+t pefa-build "-o names a file that is not a pefa index" 2 "not a pefa index; not replacing it (--force" -o notes.txt --passages p.npy -q
+grep -q "some notes" notes.txt || { echo "FAILED: notes.txt was replaced"; fail=$((fail+1)); }
+t pefa-build "-o '' (empty path)" 2 "the output path is empty" -o '' --passages p.npy
+t pefa-build "--seed -1" 2 "--seed: -1 is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed -1
+t pefa-build "--seed with 21 digits" 2 "is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed 123456789012345678901
+t pefa-build ".ivecs given as passages" 1 "p.ivecs: .ivecs holds int32 vectors, not float32" "${B[@]}" --passages p.ivecs
 # disk full: a file-size limit makes write() fail the same way ENOSPC does
 (trap '' XFSZ; ulimit -f 50; t pefa-build "disk full (write fails)" 1 "write failed" "${B[@]}" --passages p.npy --no-graphs; echo "$pass $fail $n" > counts) ; read -r pass fail n < counts
 
@@ -97,6 +110,11 @@ mv saved.ids "$ids"
 t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
 t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
 t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
+t pefa-query "--knn with --mode erm" 2 "--knn works with --mode xl" good.pefa "${Qq[@]}" --mode erm --knn 8
+t pefa-query "--topk-p with --mode xs" 2 "--topk-p works with --mode xl" good.pefa "${Qq[@]}" --mode xs --topk-p 50
+t pefa-query "--lambda with --mode erm" 2 "--lambda works with --mode xs or xl" good.pefa "${Qq[@]}" --lambda 0.3
+"$bin"/pefa-build -q -o nographs.pefa --passages p.npy --no-graphs
+t pefa-query "--ef on an index without graphs (warning)" 0 "--ef has no effect: nographs.pefa has no HNSW graph" nographs.pefa "${Qq[@]}" --ef 50
 t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"
 t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
 

@@ -55,19 +55,20 @@ uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
     char *end;
     unsigned long long v;
     uint64_t mul = 1;
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ') cli_usage_error("%s: '%s' is not a number", opt, s ? s : "");
+    const char *d = s ? s : "";
+    if (*d == '-' && d[1] >= '0' && d[1] <= '9')
+        cli_usage_error("%s: %s is out of range (%llu..%llu)", opt, s, (unsigned long long)lo, (unsigned long long)hi);
+    if (!*d || *d == '-' || *d == '+' || *d == ' ') cli_usage_error("%s: '%s' is not a number", opt, d);
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno || end == s) cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (end == s) cli_usage_error("%s: '%s' is not a number", opt, s);
     if (*end == 'K' || *end == 'k') mul = 1024, end++;
     else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
     else if (*end == 'G' || *end == 'g') mul = 1024ull * 1024 * 1024, end++;
     if (*end) cli_usage_error("%s: '%s' is not a number", opt, s);
-    if (v > UINT64_MAX / mul) cli_usage_error("%s: '%s' is too large", opt, s);
-    v *= mul;
-    if (v < lo || v > hi)
-        cli_usage_error("%s: %llu is out of range (%llu..%llu)", opt, v, (unsigned long long)lo, (unsigned long long)hi);
-    return v;
+    if (errno == ERANGE || v > UINT64_MAX / mul || v * mul < lo || v * mul > hi)
+        cli_usage_error("%s: %s is out of range (%llu..%llu)", opt, s, (unsigned long long)lo, (unsigned long long)hi);
+    return v * mul;
 }
 
 float cli_parse_float(const char *opt, const char *s, float lo, float hi)
