@@ -77,7 +77,7 @@ PEFA_API unsigned pefa_version_number(void);
 PEFA_API const char *pefa_version_string(void);
 
 /* Limits (each defined here once and used everywhere in the library and tools) */
-#define PEFA_MAX_ID_BYTES 511u    /* an external id: 1..511 bytes, no NUL */
+#define PEFA_MAX_ID_BYTES 511u    /* an external id: 1..511 bytes (pefa_id_check) */
 #define PEFA_MAX_DIM 65536u       /* embedding dimension */
 #define PEFA_MAX_M 2048u          /* HNSW degree M (level 0 holds up to 2M) */
 #define PEFA_MAX_K 100000u        /* hits per query */
@@ -277,8 +277,9 @@ typedef struct {
     uint32_t n_queries;
     const pefa_pair *pairs;         /* relevance triplets (rows); NULL if n_pairs == 0 */
     uint64_t n_pairs;
-    const char *const *passage_ids; /* NULL: external ids are row numbers */
-    const char *const *query_ids;   /* NULL: row numbers */
+    const char *const *passage_ids; /* NULL: external ids are row numbers; each id must
+                                       pass pefa_id_check (BAD_INPUT names the row) */
+    const char *const *query_ids;   /* NULL: row numbers; as passage_ids */
     const char *const *meta_keys;   /* extra provenance written into META */
     const char *const *meta_values;
     uint32_t n_meta;
@@ -447,6 +448,15 @@ PEFA_API int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_par
                           uint32_t cap, uint32_t *n_out);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
+/* The rule for external ids (format [I6]), the same in pefa_build and the
+ * tools' id-list reader: 1..PEFA_MAX_ID_BYTES bytes of valid UTF-8 with no
+ * space, no tab and no control character (U+0000..U+001F, U+007F..U+009F),
+ * so that every id can be written as is in a TREC run (whitespace-separated
+ * fields), a TSV line and a JSON string. Returns 0, or BAD_INPUT with a
+ * detail saying what is wrong and at which byte (e.g. "has a space at byte
+ * 3 (...)"; the caller adds which id it was). Thread-safe. */
+PEFA_API int pefa_id_check(const char *id, size_t len);
+
 typedef struct pefa_idmap pefa_idmap;
 enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
 /* Opens the id map the index names in META ("idmap.file"), read-only and

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "pefa.h"
+#include "util/cli.h"
 #include "util/gc.h"
 
 #define DUMP_NAME "pefa-dump"
@@ -119,60 +120,6 @@ static void dump_human_size(uint64_t n, char *out, size_t cap)
 }
 
 /* ---- JSON ------------------------------------------------------------------- */
-/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
-static size_t dump_utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (p[0] < 0x80) return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
-/* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
-static void dump_json_str(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t n = strlen((const char *)p);
-    fputc('"', out);
-    while (n) {
-        size_t l;
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc((int)c, out);
-        } else if (c == '\n') {
-            fputs("\\n", out);
-        } else if (c == '\r') {
-            fputs("\\r", out);
-        } else if (c == '\t') {
-            fputs("\\t", out);
-        } else if (c < 0x20 || c == 0x7F) {
-            fprintf(out, "\\u%04x", c);
-        } else if ((l = dump_utf8_len(p, n)) == 0) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fwrite(p, 1, l, out);
-            p += l;
-            n -= l;
-            continue;
-        }
-        p++;
-        n--;
-    }
-    fputc('"', out);
-}
-
 /* ---- one file ----------------------------------------------------------------- */
 static const char *dump_err_name(int err)
 {
@@ -235,14 +182,14 @@ static void dump_json_meta(const dump_state *d)
         const char *k, *v;
         if (pefa_index_meta_at(d->ix, i, &k, &v)) continue;
         if (i) putchar(',');
-        dump_json_str(stdout, k);
+        cli_json_str(stdout, k);
         putchar(':');
-        dump_json_str(stdout, v);
+        cli_json_str(stdout, v);
     }
     putchar('}');
     if (d->nmeta < 0) {
         printf(",\"meta_error\":");
-        dump_json_str(stdout, d->meta_err);
+        cli_json_str(stdout, d->meta_err);
     }
 }
 
@@ -254,9 +201,9 @@ static void dump_json_sections(const dump_state *d)
         pefa_section_info s;
         if (pefa_index_section_info(d->ix, i, &s)) continue;
         printf("%s{\"index\":%u,\"kind\":%u,\"kind_name\":", i ? "," : "", i, s.kind);
-        dump_json_str(stdout, pefa_kind_name(s.kind));
+        cli_json_str(stdout, pefa_kind_name(s.kind));
         printf(",\"target\":%u,\"target_name\":", s.target);
-        dump_json_str(stdout, pefa_target_name(s.target));
+        cli_json_str(stdout, pefa_target_name(s.target));
         printf(",\"codec\":\"%s\",\"type\":\"%s\",\"shape\":[", pefa_codec_name(s.codec), pefa_type_name(s.elem));
         for (uint32_t k = 0; k < s.ndim && k < PEFA_MAX_DIMS; k++) printf("%s%" PRIu64, k ? "," : "", s.shape[k]);
         printf("],\"stored_size\":%" PRIu64 ",\"raw_size\":%" PRIu64 ",\"offset\":%" PRIu64
@@ -269,7 +216,7 @@ static void dump_json_sections(const dump_state *d)
 static void dump_json(const dump_state *d, const dump_opts *o)
 {
     printf("{\"file\":");
-    dump_json_str(stdout, d->path);
+    cli_json_str(stdout, d->path);
     printf(",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64 ",\"flags\":%" PRIu64
            ",\"n_sections\":%u",
            d->fi.major, d->fi.minor, d->uuid, d->fi.file_size, d->fi.flags, d->fi.n_sections);
@@ -279,7 +226,7 @@ static void dump_json(const dump_state *d, const dump_opts *o)
         printf(",\"verify\":{\"ok\":true}");
     } else if (o->verify) {
         printf(",\"verify\":{\"ok\":false,\"error\":\"%s\",\"section\":%d,\"detail\":", dump_err_name(d->vrc), d->bad);
-        dump_json_str(stdout, d->verr);
+        cli_json_str(stdout, d->verr);
         putchar('}');
     }
     printf("}\n");

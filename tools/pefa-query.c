@@ -312,18 +312,6 @@ static void resolve_ids(query_run *r)
 }
 
 /* ---- output ---------------------------------------------------------------------- */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 typedef struct {
     pefa_searcher *s;
     pefa_contrib *buf;
@@ -352,6 +340,16 @@ static void query_id(const query_run *r, uint32_t row, char *id)
         cli_fatal("%s", pefa_last_error_detail());
 }
 
+/* [I6] an id from an index built before ids were checked may hold
+ * whitespace or bytes that a TSV or TREC line cannot carry (JSON escapes) */
+static void check_plain_id(const query_opts *o, const char *what, const char *id)
+{
+    if (o->format == FMT_JSONL || pefa_id_check(id, strlen(id)) == 0) return;
+    cli_fatal("%s id '%s' %s: it cannot be written in a %s line as it is; use --format jsonl, which escapes it "
+              "(the index was built before ids were checked)",
+              what, id, pefa_last_error_detail(), o->format == FMT_TREC ? "TREC" : "TSV");
+}
+
 /* the explanation of one hit: contributions [*e, ...) with its passage row */
 static void write_explain(const query_opts *o, const query_run *r, const explainer *x, uint32_t *e, uint32_t row)
 {
@@ -361,9 +359,10 @@ static void write_explain(const query_opts *o, const query_run *r, const explain
     for (; *e < x->n && x->buf[*e].passage_row == row; (*e)++, any = 1) {
         const pefa_contrib *ct = &x->buf[*e];
         query_id(r, ct->query_row, qid);
+        check_plain_id(o, "training query", qid);
         if (o->format == FMT_JSONL) {
             fputs(any ? ",{\"training_query\":" : "{\"training_query\":", stdout);
-            json_str(stdout, qid);
+            cli_json_str(stdout, qid);
             printf(",\"similarity\":%.6g,\"y\":%.6g,\"contribution\":%.6g}", (double)ct->similarity, (double)ct->y,
                    (double)ct->contribution);
         } else {
@@ -378,13 +377,14 @@ static void write_hit(const query_opts *o, const query_run *r, uint32_t i, uint3
     size_t at = (size_t)i * r->rp.k + rank;
     const char *qid = r->qids.ids[i], *pid = r->hit_ids[at];
     double sc = (double)r->hits[at].score;
+    check_plain_id(o, "passage", pid);
     if (o->format == FMT_TREC) {
         printf("%s Q0 %s %u %.7g pefa-%s\n", qid, pid, rank + 1, sc, o->mode_name);
     } else if (o->format == FMT_JSONL) {
         fputs("{\"query\":", stdout);
-        json_str(stdout, qid);
+        cli_json_str(stdout, qid);
         printf(",\"rank\":%u,\"passage\":", rank + 1);
-        json_str(stdout, pid);
+        cli_json_str(stdout, pid);
         printf(",\"score\":%.7g", sc);
     } else {
         printf("%s\t%u\t%s\t%.7g", qid, rank + 1, pid, sc);

@@ -135,6 +135,19 @@ static int check_params(const pefa_build_params *p)
     return 0;
 }
 
+/* [I6] every id, before the long stages (the id map writer checks again) */
+static int check_ids(const char *const *ids, uint32_t n, const char *what)
+{
+    for (uint32_t r = 0; ids && r < n; r++) {
+        if (pefa_id_check(ids[r], ids[r] ? strlen(ids[r]) : 0) != 0) {
+            char detail[300];
+            snprintf(detail, sizeof detail, "%s", pefa_last_error_detail());
+            return pefa__set_error(PEFA_ERR_BAD_INPUT, "pefa_build: %s id of row %u (0-based) %s", what, r, detail);
+        }
+    }
+    return 0;
+}
+
 /* copies the caller's structs (any size), fills defaults, checks ranges */
 static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in, const pefa_build_params *pp)
 {
@@ -166,6 +179,8 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     if (c->has_q) FORWARD_IF_ERROR(check_rows(i->queries, i->queries_type, i->queries_stride, c->dim, i->queries_name));
     RETURN_ERROR_IF(i->n_pairs && (!c->has_q || !i->pairs), PEFA_ERR_INVALID_ARG,
                     "pefa_build: relevance pairs without training queries");
+    FORWARD_IF_ERROR(check_ids(i->passage_ids, c->n_p, "passage"));
+    FORWARD_IF_ERROR(check_ids(i->query_ids, c->n_q, "training query"));
     for (uint32_t k = 0; k < i->n_meta; k++)
         RETURN_ERROR_IF(!pefa__meta_key_ok(i->meta_keys[k], strlen(i->meta_keys[k])) ||
                             !pefa__meta_value_ok(i->meta_values[k]),
@@ -263,10 +278,23 @@ static int stage_rows(build_ctx *c)
     return 0;
 }
 
+/* a relevance value is > 0: a pair that is not relevant is left out, never
+ * given a weight that would push its passage down (format 12.3) */
+static int check_pair_values(const pefa_pair *pairs, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        RETURN_ERROR_IF(!(pairs[i].y > 0), PEFA_ERR_BAD_INPUT,
+                        "pefa_build: relevance pair %llu (query row %u, passage row %u) has value %g; values must be "
+                        "> 0 (leave pairs that are not relevant out)",
+                        (unsigned long long)i, pairs[i].q, pairs[i].p, (double)pairs[i].y);
+    return 0;
+}
+
 static int stage_y(build_ctx *c)
 {
     double t = now_s();
     if (c->has_q) {
+        FORWARD_IF_ERROR(check_pair_values(c->in.pairs, c->in.n_pairs));
         FORWARD_IF_ERROR(pefa__ycsr_from_pairs(c->in.pairs, c->in.n_pairs, c->n_q, c->n_p, &c->y));
         c->st.nnz = c->y.nnz;
     }

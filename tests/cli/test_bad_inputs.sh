@@ -45,6 +45,11 @@ t pefa-build "query dimension differs" 1 "dimension 50 does not match" "${B[@]}"
 t pefa-build "fewer ids than rows" 1 "299 ids" "${B[@]}" --passages p.npy --passage-ids pids_short.txt
 t pefa-build "duplicate passage id" 1 "duplicate" "${B[@]}" --passages p.npy --passage-ids pids_dup.txt
 t pefa-build "empty line in id file" 1 "pids_empty_line.txt:11" "${B[@]}" --passages p.npy --passage-ids pids_empty_line.txt
+t pefa-build "id with a space" 1 "pids_space.txt:7: id 'doc 7' has a space at byte 3" "${B[@]}" --passages p.npy --passage-ids pids_space.txt
+t pefa-build "id with a trailing space (nothing is stripped)" 1 "pids_trailing_space.txt:9: id '" "${B[@]}" --passages p.npy --passage-ids pids_trailing_space.txt
+t pefa-build "id that is not UTF-8" 1 "pids_bad_utf8.txt:5: id 'caf\\xe9' is not valid UTF-8 at byte 3" "${B[@]}" --passages p.npy --passage-ids pids_bad_utf8.txt
+t pefa-build "id file ending in a blank line (accepted)" 0 "" "${B[@]}" --passages p.npy --passage-ids pids_final_blank.txt
+t pefa-build "qrels: every score <= 0" 1 "qrels_nonpositive.tsv: no relevance pair with a score > 0" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_nonpositive.tsv
 t pefa-build "qrels: unknown query id" 1 "qrels_unknown_q.tsv:2: query id 'NO-SUCH-QUERY' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_q.tsv
 t pefa-build "qrels: unknown passage id" 1 "qrels_unknown_p.tsv:2: passage id 'NO-SUCH-DOC' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv
 t pefa-build "qrels: unknown id with --skip-missing (warning, builds)" 0 "skipped 1 of 2 lines" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv --skip-missing
@@ -116,6 +121,11 @@ t pefa-query "--lambda with --mode erm" 2 "--lambda works with --mode xs or xl" 
 "$bin"/pefa-build -q -o nographs.pefa --passages p.npy --no-graphs
 t pefa-query "--ef on an index without graphs (warning)" 0 "--ef has no effect: nographs.pefa has no HNSW graph" nographs.pefa "${Qq[@]}" --ef 50
 t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"
+Qi=(--queries test.npy --query-ids test_ids.txt --no-output)
+t pefa-query "eval qrels: no line names a test query" 1 "test_qrels_other.tsv: none of its 2 lines names one of the 20 queries" good.pefa "${Qi[@]}" --qrels test_qrels_other.tsv
+t pefa-query "eval qrels: header only" 1 "qrels_header_only.tsv: no relevance judgements" good.pefa "${Qi[@]}" --qrels qrels_header_only.tsv
+t pefa-query "eval qrels: no score > 0" 1 "test_qrels_zero.tsv: no test query has a relevant passage (score > 0)" good.pefa "${Qi[@]}" --qrels test_qrels_zero.tsv
+t pefa-query "eval qrels: a bad line (before any query runs)" 1 "qrels_bad_score.tsv:2: score 'abc'" good.pefa "${Qi[@]}" --qrels qrels_bad_score.tsv
 t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
 
 echo "$pass passed, $fail failed"

@@ -112,3 +112,57 @@ void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
         fprintf(stderr, "%s: %s done in %.1fs\n", cli_prog, stage, t - t_start);
     if (done == total && tty) fflush(stderr);
 }
+
+/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+/* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
+void cli_json_str(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+    fputc('"', out);
+    while (n) {
+        size_t l;
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc((int)c, out);
+        } else if (c == '\n') {
+            fputs("\\n", out);
+        } else if (c == '\r') {
+            fputs("\\r", out);
+        } else if (c == '\t') {
+            fputs("\\t", out);
+        } else if (c < 0x20 || c == 0x7F) {
+            fprintf(out, "\\u%04x", c);
+        } else if ((l = utf8_len(p, n)) == 0) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fwrite(p, 1, l, out);
+            p += l;
+            n -= l;
+            continue;
+        }
+        p++;
+        n--;
+    }
+    fputc('"', out);
+}
