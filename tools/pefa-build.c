@@ -34,7 +34,8 @@ static void usage(void)
            "  --passage-ids FILE     one id per line, aligned with rows (default: row numbers)\n"
            "  --queries FILE         training-query embeddings (.npy / .fvecs)\n"
            "  --query-ids FILE       one id per line (default: row numbers)\n"
-           "  --qrels FILE           BEIR TSV query-id<TAB>corpus-id[<TAB>score]; duplicates add up\n"
+           "  --qrels FILE           BEIR TSV query-id<TAB>corpus-id[<TAB>score]; duplicates add up;\n"
+           "                         pairs whose total is <= 0 are left out (counted)\n"
            "  --skip-missing         skip qrels lines whose ids are unknown (default: error)\n"
            "  --encoder NAME         free-form encoder name recorded in the metadata\n"
            "Parameters:\n"
@@ -66,7 +67,7 @@ typedef struct {
     tin_idlist pids, qids;
     tin_qrels qrels;
     pefa_pair *pairs;
-    uint64_t n_pairs, skipped;
+    uint64_t n_pairs, skipped, nonpositive;
     const char *keys[MAX_META];
     char *vals[MAX_META];
     uint32_t n_meta;
@@ -202,6 +203,36 @@ static void load_ids(const char *path, uint64_t want, const char *rows_from, tin
                   rows_from, (unsigned long long)want);
 }
 
+static int pair_cmp(const void *a, const void *b)
+{
+    const pefa_pair *x = (const pefa_pair *)a, *y = (const pefa_pair *)b;
+    if (x->q != y->q) return x->q < y->q ? -1 : 1;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* the qrels rule (as in pefa-query's evaluation): a pair's relevance is the
+ * sum of its lines' scores, and only pairs whose sum is > 0 are relevant;
+ * the others are left out of Y and counted */
+static void merge_pairs(const build_opts *o, build_inputs *b)
+{
+    uint64_t w = 0;
+    qsort(b->pairs, b->n_pairs, sizeof *b->pairs, pair_cmp);
+    for (uint64_t i = 0; i < b->n_pairs; i++) {
+        if (w > 0 && b->pairs[w - 1].q == b->pairs[i].q && b->pairs[w - 1].p == b->pairs[i].p)
+            b->pairs[w - 1].y += b->pairs[i].y;
+        else b->pairs[w++] = b->pairs[i];
+    }
+    b->n_pairs = 0;
+    for (uint64_t i = 0; i < w; i++) {
+        if (b->pairs[i].y > 0) b->pairs[b->n_pairs++] = b->pairs[i];
+        else b->nonpositive++;
+    }
+    if (b->nonpositive)
+        cli_warn("%s: %llu (query, passage) pairs with a total score <= 0 left out (not relevant: they add nothing "
+                 "to Y)", o->qrels_path, (unsigned long long)b->nonpositive);
+    if (b->n_pairs == 0) cli_fatal("%s: no relevance pair with a score > 0", o->qrels_path);
+}
+
 /* qrels lines -> (query row, passage row, score) pairs through the id lists */
 static void map_pairs(const build_opts *o, build_inputs *b)
 {
@@ -228,6 +259,7 @@ static void map_pairs(const build_opts *o, build_inputs *b)
     if (b->n_pairs == 0) cli_fatal("%s: no relevance pair left after skipping unknown ids", o->qrels_path);
     tin_idhash_free(hp);
     tin_idhash_free(hq);
+    merge_pairs(o, b);
 }
 
 static void load_inputs(const build_opts *o, build_inputs *b)
@@ -287,6 +319,11 @@ static void add_meta(const build_opts *o, build_inputs *b)
         snprintf(v, sizeof v, "%llu", (unsigned long long)b->skipped);
         meta_add(b, "input.qrels.skipped_lines", v);
     }
+    if (b->nonpositive) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)b->nonpositive);
+        meta_add(b, "input.qrels.nonpositive_pairs", v);
+    }
 }
 
 /* the library's input: the mapped rows as they are, ids only when given
@@ -328,12 +365,12 @@ static void print_summary(const build_opts *o, const build_inputs *b, const pefa
              u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     fprintf(stderr,
             "pefa-build: wrote %s (%.1f MB, uuid %s)%s\n"
-            "  passages %llu, training queries %llu, dim %u, Y pairs %llu (distinct %llu)\n"
+            "  passages %llu, training queries %llu, dim %u, Y pairs %llu (%llu left out: score <= 0)\n"
             "  passages with no training query (z = 0): %llu\n"
             "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, graphs %.2f, write %.2f, total %.2f\n",
             o->out, (double)st->file_bytes / 1e6, uuid, st->idmap_bytes ? " + id map" : "",
-            (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)b->n_pairs,
-            (unsigned long long)st->nnz, (unsigned long long)st->passages_without_queries,
+            (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)st->nnz,
+            (unsigned long long)b->nonpositive, (unsigned long long)st->passages_without_queries,
             cli_now() - t0 - st->seconds_total, st->seconds_normalise, st->seconds_y, st->seconds_xs,
             st->seconds_graphs, st->seconds_write, cli_now() - t0);
 }

@@ -19,13 +19,16 @@ All embedding rows are L2-normalised first (a zero row stays zero).
         the neighbours' Y rows;
         exact      : score_j = lam <q, p_j> + (1 - lam) s_j for every candidate
         sparse-add : ERM part only for ERM candidates, kNN part only for kNN ones.
-Y_ij = sum of the qrels scores of the pair (duplicates add up).
+Y_ij = sum of the qrels scores of the pair (duplicates add up); a pair whose sum is <= 0
+is not relevant and is left out of Y (as pefa-build does).
 
 Output TSV: query_id \t rank \t passage_id \t score   (rank from 1, score %.7g),
 ordered by score descending, then passage row ascending.
-With --qrels: prints recall@10, @20, @100 (|topk & rel| / max(|rel|, 1), averaged over
-ALL test queries) and ndcg@10 (gain = qrels score, discount log2(rank + 1), ideal
-from the qrels).
+With --qrels: prints recall@10, @20, @100 (|topk & rel| / |rel|) and ndcg@10 (gain = the
+pair's summed qrels score, discount log2(rank + 1), ideal from the qrels), where rel = the
+passages whose summed score is > 0; averaged over the JUDGED test queries only (those with
+at least one relevant passage), as trec_eval / pytrec_eval / BEIR do; the others are
+counted as skipped.
 
 Computation is float64 by default (--dtype f32 for float32 arithmetic).
 """
@@ -112,7 +115,8 @@ def load(data):
         print("warning: %d train qrels pairs with unknown ids skipped" % skipped, file=sys.stderr)
     Yrows = [dict() for _ in range(len(trids))]
     for (i, jj), v in Y.items():
-        Yrows[i][jj] = v
+        if v > 0:
+            Yrows[i][jj] = v
     return P, pids, Qtr, trids, Yrows, Qte, teids
 
 
@@ -180,29 +184,36 @@ def run(args):
                     f.write("%s\t%d\t%s\t%.7g\n" % (qid, rank, pids[j], s))
 
     if args.qrels:
-        rel = defaultdict(dict)
-        for q, p, s in read_qrels(args.qrels):
-            if s > 0:
-                rel[q][p] = rel[q].get(p, 0.0) + s
-        unknown = set(rel) - set(teids)
-        if unknown:
-            print("warning: %d qrels query ids not among the test queries (ignored)" % len(unknown), file=sys.stderr)
-        cut = [10, 20, 100]
-        rec = {c: 0.0 for c in cut}
-        ndcg = 0.0
-        for qid, res in zip(teids, results):
-            rq = rel.get(qid, {})
-            ranked = [pids[j] for j, _ in res]
-            for c in cut:
-                hit = sum(1 for p in ranked[:c] if p in rq)
-                rec[c] += hit / max(len(rq), 1)
-            dcg = sum(rq.get(p, 0.0) / math.log2(i + 2) for i, p in enumerate(ranked[:10]))
-            ideal = sorted(rq.values(), reverse=True)[:10]
-            idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-            ndcg += dcg / idcg if idcg > 0 else 0.0
-        n = len(teids)
-        print("recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f queries=%d"
-              % (rec[10] / n, rec[20] / n, rec[100] / n, ndcg / n, n))
+        evaluate(args.qrels, teids, [[pids[j] for j, _ in res] for res in results])
+
+
+def evaluate(qrels_path, teids, ranked_ids):
+    """recall@10/20/100 and ndcg@10 over the judged queries (trec_eval conventions)."""
+    summed = defaultdict(lambda: defaultdict(float))
+    for q, p, s in read_qrels(qrels_path):
+        summed[q][p] += s
+    rel = {q: {p: g for p, g in ps.items() if g > 0} for q, ps in summed.items()}
+    unknown = set(rel) - set(teids)
+    if unknown:
+        print("warning: %d qrels query ids not among the test queries (ignored)" % len(unknown), file=sys.stderr)
+    cut = [10, 20, 100]
+    rec = {c: 0.0 for c in cut}
+    ndcg = 0.0
+    judged = skipped = 0
+    for qid, ranked in zip(teids, ranked_ids):
+        rq = rel.get(qid, {})
+        if not rq:
+            skipped += 1
+            continue
+        judged += 1
+        for c in cut:
+            rec[c] += sum(1 for p in ranked[:c] if p in rq) / len(rq)
+        dcg = sum(rq.get(p, 0.0) / math.log2(i + 2) for i, p in enumerate(ranked[:10]))
+        ideal = sorted(rq.values(), reverse=True)[:10]
+        ndcg += dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    n = max(judged, 1)
+    print("recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f judged=%d skipped=%d"
+          % (rec[10] / n, rec[20] / n, rec[100] / n, ndcg / n, judged, skipped))
 
 
 def main():
