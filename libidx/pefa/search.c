@@ -125,6 +125,10 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
         got = pefa__exact_search(vecs, rows, cols, stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     else
         got = pefa__hnsw_search(g, s->q, n, ef, s->hs, s->ids, s->scores);
+    /* never silently fewer than asked: a graph that reaches fewer than n
+     * nodes (badly connected, or damaged) is replaced by a scan */
+    if (got >= 0 && (uint32_t)got < n && (uint32_t)got < rows && !exact && has_graph)
+        got = pefa__exact_search(vecs, rows, cols, stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     if (got < 0) return pefa__set_error(got, "%s: vector search failed: %s", s->m->path, pefa_strerror(got));
     return got;
 }
