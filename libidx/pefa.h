@@ -174,9 +174,13 @@ typedef struct {
     uint64_t offset, stored_size, raw_size, checksum;
 } pefa_section_info;
 
+/* header flags (format [H5]: bits 0..31 must be understood by a reader) */
+#define PEFA_FILE_FLAG_METRIC_IP 0x1u /* raw inner product: rows stored as given,
+                                         queries not normalised (META pefa.metric=ip) */
+
 typedef struct {
     uint16_t major, minor;
-    uint64_t flags;
+    uint64_t flags;                 /* PEFA_FILE_FLAG_* */
     uint8_t uuid[16];               /* RFC 4122 byte order, as printed */
     uint64_t file_size;
     uint32_t n_sections;
@@ -256,9 +260,14 @@ PEFA_API const char *pefa_target_name(uint32_t target);
 PEFA_API const char *pefa_codec_name(uint8_t codec);
 
 /* ---- 3. PEFA: build ------------------------------------------------------------
- * Rows are L2-normalised (a zero row stays zero) into the library's own
- * storage: the caller's arrays are read, never written. Y is given as (query
- * row, passage row, value) triplets; duplicates add up. */
+ * With the cosine metric (the default) rows are L2-normalised (a zero row
+ * stays zero) into the library's own storage; with PEFA_METRIC_IP they are
+ * copied as given. The caller's arrays are read, never written. Y is given as
+ * (query row, passage row, value) triplets, values > 0; duplicates add up. */
+enum {
+    PEFA_METRIC_COSINE = 0, /* rows and queries L2-normalised: scores are cosines */
+    PEFA_METRIC_IP = 1      /* raw inner product: norms carry signal (format 12.2) */
+};
 typedef struct {
     uint32_t q, p;
     float y;
@@ -308,6 +317,8 @@ typedef struct {
     uint8_t no_graphs;       /* 1: no HNSW graphs (exact search only) */
     pefa_progress_fn progress;
     void *progress_ctx;
+    /* appended in 0.3 (callers built against 0.2 pass a smaller size: cosine) */
+    uint8_t metric;          /* PEFA_METRIC_COSINE (0) or PEFA_METRIC_IP */
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
@@ -381,6 +392,9 @@ typedef struct {
     int has_xs, has_z;
     int has_graph_passages, has_graph_xs, has_graph_queries;
     uint8_t vector_type;
+    /* appended in 0.3 */
+    uint8_t metric;          /* PEFA_METRIC_COSINE or PEFA_METRIC_IP */
+    float xs_scale;          /* ip: the XS rows are e_j / xs_scale (format [X1]); cosine: 1 */
 } pefa_model_info;
 #define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 
@@ -409,9 +423,11 @@ PEFA_API int pefa_verify(pefa_index *ix, int *bad_section);
 typedef struct pefa_searcher pefa_searcher;
 PEFA_API int pefa_searcher_new(pefa_index *ix, pefa_searcher **out);
 PEFA_API void pefa_searcher_free(pefa_searcher *s);
-/* Top-k passages for query q (dim floats, need not be normalised: it is
- * L2-normalised first). p may be NULL. hits must hold k entries; *n_hits gets
- * the count, which is k unless the index has fewer passages. Errors:
+/* Top-k passages for query q (dim floats; under the cosine metric it need not
+ * be normalised: it is L2-normalised first; under PEFA_METRIC_IP it is used as
+ * given). p may be NULL. hits must hold k entries; *n_hits gets the count,
+ * which is k unless the index has fewer passages (a graph search that reaches
+ * fewer rows falls back to a scan). Errors:
  * INVALID_ARG (a value not finite: detail names it; parameters out of range;
  * a mode the index cannot serve), CORRUPT, NOMEM. */
 PEFA_API int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p,

@@ -53,7 +53,8 @@ typedef struct {
     pefa_build_stats st;
     uint32_t n_p, n_q, dim, threads;
     int has_q;
-    float *P, *Q, *Z, *E;      /* normalised f32 rows (owned) */
+    float *P, *Q, *Z, *E;      /* f32 rows (owned): unit rows under cosine, as given under ip */
+    float xs_scale;            /* ip: E rows are e_j / xs_scale (format [X1]); cosine: 1 */
     void *P16, *Q16, *Z16, *E16; /* f16 storage, when asked */
     const void *Pv, *Qv, *Zv, *Ev; /* what is stored and graphed */
     ycsr y;
@@ -130,6 +131,8 @@ static int check_params(const pefa_build_params *p)
     RETURN_ERROR_IF(p->y_codec > PEFA_CODEC_ZSTD, PEFA_ERR_INVALID_ARG, "pefa_build: unknown Y codec %u", p->y_codec);
     RETURN_ERROR_IF(p->set & ~(PEFA_SET_LAMBDA | PEFA_SET_SEED), PEFA_ERR_INVALID_ARG,
                     "pefa_build: unknown set bits 0x%x", p->set);
+    RETURN_ERROR_IF(p->metric > PEFA_METRIC_IP, PEFA_ERR_INVALID_ARG, "pefa_build: unknown metric %u (0 cosine, 1 ip)",
+                    p->metric);
     RETURN_ERROR_IF(p->threads > PEFA_MAX_THREADS, PEFA_ERR_INVALID_ARG, "pefa_build: %u threads (at most %u)",
                     p->threads, PEFA_MAX_THREADS);
     return 0;
@@ -233,10 +236,10 @@ static void unlock(build_ctx *c)
 }
 
 /* ---- rows ------------------------------------------------------------------------ */
-/* rows of the caller (f32/f16, stride bytes apart) into dst as unit f32 rows;
- * BAD_INPUT names the first value that is not finite */
+/* rows of the caller (f32/f16, stride bytes apart) into dst as f32 rows,
+ * unit rows when normalise; BAD_INPUT names the first value that is not finite */
 static int read_rows(const void *src, uint8_t type, uint64_t stride, uint32_t rows, uint32_t dim, const char *what,
-                     float *dst, uint64_t *zeros)
+                     int normalise, float *dst, uint64_t *zeros)
 {
     size_t step = stride ? (size_t)stride : (size_t)dim * pefa_type_size(type);
     *zeros = 0;
@@ -255,6 +258,7 @@ static int read_rows(const void *src, uint8_t type, uint64_t stride, uint32_t ro
             (*zeros)++;
             continue;
         }
+        if (!normalise) continue;
         s = 1.0 / sqrt(s);
         for (uint32_t k = 0; k < dim; k++) v[k] = (float)(v[k] * s);
     }
@@ -270,10 +274,10 @@ static int stage_rows(build_ctx *c)
     RETURN_ERROR_IF(!c->P || (c->has_q && !c->Q), PEFA_ERR_NOMEM, "pefa_build: out of memory for %u + %u rows",
                     c->n_p, c->n_q);
     FORWARD_IF_ERROR(read_rows(i->passages, i->passages_type, i->passages_stride, c->n_p, c->dim, i->passages_name,
-                               c->P, &c->st.zero_passages));
+                               c->p.metric == PEFA_METRIC_COSINE, c->P, &c->st.zero_passages));
     if (c->has_q)
         FORWARD_IF_ERROR(read_rows(i->queries, i->queries_type, i->queries_stride, c->n_q, c->dim, i->queries_name,
-                                   c->Q, &c->st.zero_queries));
+                                   c->p.metric == PEFA_METRIC_COSINE, c->Q, &c->st.zero_queries));
     c->st.seconds_normalise = now_s() - t;
     return 0;
 }
@@ -309,20 +313,28 @@ typedef struct {
     float *Z, *E;
     uint32_t dim, from, to;
     float lam;
+    int ip;                  /* metric ip: z_j is the Y-weighted mean, e_j is completed later */
     uint64_t empty;
 } xs_job;
 
-/* z_j = normalise(sum_i Y_ij q_i); 0 (and returns 0) when that sum is 0 */
+/* z_j = normalise(sum_i Y_ij q_i) (cosine) or sum_i Y_ij q_i / sum_i Y_ij
+ * (ip: the mean training query of passage j, in the encoder's units);
+ * 0 (and returns 0) when passage j has no training query or the sum is 0 */
 static int xs_z(const xs_job *j, uint32_t p, float *z)
 {
-    double s = 0;
+    double s = 0, wsum = 0;
     memset(z, 0, j->dim * sizeof(float));
     for (uint64_t k = j->yt->rowptr[p]; k < j->yt->rowptr[p + 1]; k++) {
         const float *q = j->Q + (size_t)j->yt->cols[k] * j->dim;
         float y = j->yt->vals[k];
         for (uint32_t d = 0; d < j->dim; d++) z[d] += y * q[d];
+        wsum += y;
     }
     for (uint32_t d = 0; d < j->dim; d++) s += (double)z[d] * z[d];
+    if (s > 0 && j->ip) {
+        for (uint32_t d = 0; d < j->dim; d++) z[d] = (float)(z[d] / wsum);
+        return 1;
+    }
     if (s > 0) {
         s = 1.0 / sqrt(s);
         for (uint32_t d = 0; d < j->dim; d++) z[d] = (float)(z[d] * s);
@@ -347,9 +359,33 @@ static void *xs_worker(void *arg)
             e[d] = j->lam * pv[d] + (1 - j->lam) * z[d];
             s += (double)e[d] * e[d];
         }
-        e[j->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
+        if (!j->ip) e[j->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
     }
     return NULL;
+}
+
+/* ip: e_j have any norm; scaled by the largest so that every |e_j| <= 1,
+ * then completed by the extra column like under cosine (format [X1]) */
+static void xs_scale_ip(build_ctx *c)
+{
+    uint32_t cols = c->dim + 1;
+    double mx = 0;
+    for (uint32_t p = 0; p < c->n_p; p++) {
+        const float *e = c->E + (size_t)p * cols;
+        double s = 0;
+        for (uint32_t d = 0; d < c->dim; d++) s += (double)e[d] * e[d];
+        if (s > mx) mx = s;
+    }
+    c->xs_scale = mx > 0 ? (float)sqrt(mx) : 1.0f;
+    for (uint32_t p = 0; p < c->n_p; p++) {
+        float *e = c->E + (size_t)p * cols;
+        double s = 0;
+        for (uint32_t d = 0; d < c->dim; d++) {
+            e[d] = e[d] / c->xs_scale;
+            s += (double)e[d] * e[d];
+        }
+        e[c->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
+    }
 }
 
 static int stage_xs(build_ctx *c)
@@ -368,7 +404,8 @@ static int stage_xs(build_ctx *c)
     progress(c, "xs vectors", 0, c->n_p);
     for (uint32_t k = 0; k < nt; k++)
         jobs[k] = (xs_job){&yt, c->P, c->Q, c->Z, c->E, c->dim, (uint32_t)((uint64_t)c->n_p * k / nt),
-                           (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), c->p.lambda, 0};
+                           (uint32_t)((uint64_t)c->n_p * (k + 1) / nt), c->p.lambda,
+                           c->p.metric == PEFA_METRIC_IP, 0};
     for (uint32_t k = 1; k < nt; k++) started[k] = pthread_create(&tid[k], NULL, xs_worker, &jobs[k]) == 0;
     xs_worker(&jobs[0]);
     for (uint32_t k = 0; k < nt; k++) {
@@ -377,6 +414,7 @@ static int stage_xs(build_ctx *c)
         c->st.passages_without_queries += jobs[k].empty;
     }
     pefa__ycsr_free(&yt);
+    if (c->p.metric == PEFA_METRIC_IP) xs_scale_ip(c);
     progress(c, "xs vectors", c->n_p, c->n_p);
     c->st.seconds_xs = now_s() - t;
     return 0;
@@ -485,8 +523,11 @@ static void meta_text(build_ctx *c)
     strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%SZ", &tmv);
     sb_printf(m, "pefa.n_passages=%u\npefa.n_queries=%u\npefa.dim=%u\npefa.nnz=%llu\n", c->n_p, c->n_q, c->dim,
               (unsigned long long)c->st.nnz);
-    sb_printf(m, "pefa.metric=ip\npefa.normalise=l2\npefa.vector_type=%s\n", pefa_type_name(c->p.vector_type));
+    sb_printf(m, "pefa.metric=%s\npefa.normalise=%s\npefa.vector_type=%s\n",
+              c->p.metric == PEFA_METRIC_IP ? "ip" : "cosine", c->p.metric == PEFA_METRIC_IP ? "none" : "l2",
+              pefa_type_name(c->p.vector_type));
     if (c->has_q) sb_printf(m, "pefa.xs_lambda=%.9g\n", (double)c->p.lambda);
+    if (c->has_q && c->p.metric == PEFA_METRIC_IP) sb_printf(m, "pefa.xs_scale=%.9g\n", (double)c->xs_scale);
     if (!c->p.no_graphs)
         sb_printf(m, "hnsw.M=%u\nhnsw.ef_construction=%u\nhnsw.seed=%llu\n", c->p.M, c->p.ef_construction,
                   (unsigned long long)c->p.seed);
@@ -502,6 +543,8 @@ static int stage_write(build_ctx *c)
     progress(c, "writing", 0, 1);
     FORWARD_IF_ERROR(pefa_writer_open(c->out, &c->w));
     pefa_writer_uuid(c->w, c->st.uuid);
+    /* [H5] a reader that does not know the metric must refuse the file */
+    if (c->p.metric == PEFA_METRIC_IP) FORWARD_IF_ERROR(pefa__writer_set_flags(c->w, PEFA_FILE_FLAG_METRIC_IP));
     if (c->in.passage_ids || c->in.query_ids) {
         c->idpath = (char *)malloc(strlen(c->out) + 48);
         RETURN_ERROR_IF(!c->idpath, PEFA_ERR_NOMEM, "pefa_build: out of memory");
@@ -620,6 +663,7 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     int rc;
     memset(&c, 0, sizeof c);
     c.lockfd = -1;
+    c.xs_scale = 1.0f;
     rc = stage_args(&c, out_path, in, p);
     if (!rc) rc = stage_lock(&c);
     if (!rc) rc = stage_rows(&c);

@@ -133,6 +133,7 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
     return got;
 }
 
+/* the query into s->q: L2-normalised under cosine, as given under ip */
 static int prepare_query(pefa_searcher *s, const float *q)
 {
     double norm = 0;
@@ -141,6 +142,10 @@ static int prepare_query(pefa_searcher *s, const float *q)
         RETURN_ERROR_IF(!isfinite(q[i]), PEFA_ERR_INVALID_ARG, "query value %u is %s", i,
                         isnan(q[i]) ? "NaN" : "infinite");
         norm += (double)q[i] * q[i];
+    }
+    if (s->m->info.metric == PEFA_METRIC_IP) {
+        memcpy(s->q, q, d * sizeof(float));
+        return 0;
     }
     norm = sqrt(norm);
     for (uint32_t i = 0; i < d; i++) s->q[i] = norm > 0 ? (float)(q[i] / norm) : 0.0f;
@@ -193,9 +198,9 @@ static int search_one(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32
                  : search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride,
                               r->k, r->ef, r->exact);
     if (got < 0) return got;
-    for (int i = 0; i < got; i++) {
+    for (int i = 0; i < got; i++) { /* XS rows are e_j / xs_scale ([X1]; 1 under cosine) */
         hits[i].row = s->ids[i];
-        hits[i].score = s->scores[i];
+        hits[i].score = xs && m->info.xs_scale != 1.0f ? s->scores[i] * m->info.xs_scale : s->scores[i];
     }
     *n_hits = (uint32_t)got;
     return 0;
