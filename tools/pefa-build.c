@@ -39,6 +39,9 @@ static void usage(void)
            "  --skip-missing         skip qrels lines whose ids are unknown (default: error)\n"
            "  --encoder NAME         free-form encoder name recorded in the metadata\n"
            "Parameters:\n"
+           "  --metric M             cosine (default): rows and queries are L2-normalised;\n"
+           "                         ip: raw inner product, for encoders whose norms carry\n"
+           "                         signal (rows stored as given, queries not normalised)\n"
            "  --lambda F             PEFA-XS mixing weight fixed at build time (default 0.5)\n"
            "  -M N                   HNSW degree (default 32)\n"
            "  --ef-construction N    HNSW build beam (default 500)\n"
@@ -80,6 +83,13 @@ static void parse_vector_type(const char *s, pefa_build_params *bp)
     else cli_usage_error("--vector-type: '%s' is not f32 or f16", s);
 }
 
+static void parse_metric(const char *s, pefa_build_params *bp)
+{
+    if (strcmp(s, "cosine") == 0) bp->metric = PEFA_METRIC_COSINE;
+    else if (strcmp(s, "ip") == 0) bp->metric = PEFA_METRIC_IP;
+    else cli_usage_error("--metric: '%s' is not cosine or ip", s);
+}
+
 static void parse_y_codec(const char *s, pefa_build_params *bp)
 {
     if (strcmp(s, "raw") == 0) bp->y_codec = PEFA_CODEC_RAW;
@@ -99,7 +109,8 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"no-graphs", no_argument, 0, 'G'},         {"skip-missing", no_argument, 0, 'S'},
         {"encoder", required_argument, 0, 'E'},     {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
-        {"force", no_argument, 0, 'F'},             {0, 0, 0, 0}};
+        {"force", no_argument, 0, 'F'},             {"metric", required_argument, 0, 'm'},
+        {0, 0, 0, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:M:qhV", opts, NULL)) != -1) {
@@ -123,6 +134,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
             break;
         case 'v': parse_vector_type(optarg, &o->bp); break;
         case 'y': parse_y_codec(optarg, &o->bp); break;
+        case 'm': parse_metric(optarg, &o->bp); break;
         case 'G': o->bp.no_graphs = 1; break;
         case 'S': o->skip_missing = 1; break;
         case 'E': o->encoder = optarg; break;

@@ -156,6 +156,7 @@ static void dump_meta_summary(FILE *out, pefa_index *ix)
     static const char *const counts[][2] = {
         {"pefa.n_passages", "passages"},     {"pefa.n_queries", "train queries"},
         {"pefa.dim", "dimension"},           {"pefa.nnz", "nnz (Y)"},
+        {"pefa.metric", "metric"},
         {"pefa.vector_type", "vector type"}, {"pefa.xs_lambda", "xs lambda"},
         {"idmap.file", "id map"},
     };

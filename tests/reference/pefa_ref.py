@@ -9,9 +9,11 @@ Data directory layout (as data/scifact/):
   train_qrels.tsv (BEIR: query-id, corpus-id, score), test_queries.npy,
   test_query_ids.txt
 
-All embedding rows are L2-normalised first (a zero row stays zero).
+With --metric cosine (default) all embedding rows are L2-normalised first (a zero row
+stays zero); with --metric ip (raw inner product) nothing is normalised.
   ERM : score_j = <q, p_j>
-  XS  : z_j = normalise(sum_i Y_ij q_i); e_j = lam p_j + (1 - lam) z_j; score_j = <q, e_j>
+  XS  : z_j = normalise(sum_i Y_ij q_i) (cosine) or sum_i Y_ij q_i / sum_i Y_ij (ip);
+        e_j = lam p_j + (1 - lam) z_j; score_j = <q, e_j>
   XL  : NN = the k train queries with largest <q, q_i> (ties: smaller row);
         w_i = <q, q_i> / k (v0, k = min(--knn, n_train)) or <q, q_i> (v1);
         s_j = sum_{i in NN} w_i Y_ij;
@@ -123,7 +125,10 @@ def load(data):
 def run(args):
     dt = np.float32 if args.dtype == "f32" else np.float64
     P, pids, Qtr, trids, Yrows, Qte, teids = load(args.data)
-    P, Qtr, Qte = l2norm(P, dt), l2norm(Qtr, dt), l2norm(Qte, dt)
+    if args.metric == "ip":
+        P, Qtr, Qte = P.astype(dt), Qtr.astype(dt), Qte.astype(dt)
+    else:
+        P, Qtr, Qte = l2norm(P, dt), l2norm(Qtr, dt), l2norm(Qte, dt)
     lam = dt(args.lam)
     one_m = dt(1.0) - lam
     n_p = P.shape[0]
@@ -137,10 +142,17 @@ def run(args):
 
     elif args.mode == "xs":
         Z = np.zeros((n_p, P.shape[1]), dtype=np.float64)
+        W = np.zeros(n_p, dtype=np.float64)
         for i, row in enumerate(Yrows):
             for j, v in row.items():
                 Z[j] += v * Qtr[i].astype(np.float64)
-        Z = l2norm(Z, dt)
+                W[j] += v
+        if args.metric == "ip":
+            nz = W > 0
+            Z[nz] /= W[nz, None]
+            Z = Z.astype(dt)
+        else:
+            Z = l2norm(Z, dt)
         E = lam * P + one_m * Z
         S = Qte @ E.T
         for r in range(Qte.shape[0]):
@@ -229,6 +241,7 @@ def main():
     ap.add_argument("--out", default=None, help="write the ranked lists as TSV here")
     ap.add_argument("--qrels", default=None, help="evaluate against this qrels TSV")
     ap.add_argument("--dtype", choices=["f64", "f32"], default="f64")
+    ap.add_argument("--metric", choices=["cosine", "ip"], default="cosine")
     args = ap.parse_args()
     if not (0.0 <= args.lam <= 1.0):
         ap.error("--lambda must be in [0, 1]")
