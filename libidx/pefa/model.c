@@ -165,7 +165,7 @@ int pefa__model_get(pefa_index *ix, pefa_model **out)
 
 int pefa_model_describe(pefa_index *ix, pefa_model_info *out)
 {
-    pefa_model *m;
+    pefa_model *m = NULL;
     FORWARD_IF_ERROR(pefa__model_get(ix, &m));
     pefa__abi_out(out, &m->info, PEFA_V1_SIZE(pefa_model_info, vector_type), sizeof *out);
     return 0;
