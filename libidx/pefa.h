@@ -317,7 +317,7 @@ typedef struct {
     uint8_t no_graphs;       /* 1: no HNSW graphs (exact search only) */
     pefa_progress_fn progress;
     void *progress_ctx;
-    /* appended in 0.3 (callers built against 0.2 pass a smaller size: cosine) */
+    /* appended after the 0.2 layout (a 0.2 caller passes a smaller size: cosine) */
     uint8_t metric;          /* PEFA_METRIC_COSINE (0) or PEFA_METRIC_IP */
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
@@ -392,7 +392,7 @@ typedef struct {
     int has_xs, has_z;
     int has_graph_passages, has_graph_xs, has_graph_queries;
     uint8_t vector_type;
-    /* appended in 0.3 */
+    /* appended after the 0.2 layout */
     uint8_t metric;          /* PEFA_METRIC_COSINE or PEFA_METRIC_IP */
     float xs_scale;          /* ip: the XS rows are e_j / xs_scale (format [X1]); cosine: 1 */
 } pefa_model_info;
