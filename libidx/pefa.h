@@ -77,7 +77,7 @@ PEFA_API unsigned pefa_version_number(void);
 PEFA_API const char *pefa_version_string(void);
 
 /* Limits (each defined here once and used everywhere in the library and tools) */
-#define PEFA_MAX_ID_BYTES 511u    /* an external id: 1..511 bytes, no NUL */
+#define PEFA_MAX_ID_BYTES 511u    /* an external id: 1..511 bytes (pefa_id_check) */
 #define PEFA_MAX_DIM 65536u       /* embedding dimension */
 #define PEFA_MAX_M 2048u          /* HNSW degree M (level 0 holds up to 2M) */
 #define PEFA_MAX_K 100000u        /* hits per query */
@@ -178,9 +178,13 @@ typedef struct {
     uint64_t offset, stored_size, raw_size, checksum;
 } pefa_section_info;
 
+/* header flags (format [H5]: bits 0..31 must be understood by a reader) */
+#define PEFA_FILE_FLAG_METRIC_IP 0x1u /* raw inner product: rows stored as given,
+                                         queries not normalised (META pefa.metric=ip) */
+
 typedef struct {
     uint16_t major, minor;
-    uint64_t flags;
+    uint64_t flags;                 /* PEFA_FILE_FLAG_* */
     uint8_t uuid[16];               /* RFC 4122 byte order, as printed */
     uint64_t file_size;
     uint32_t n_sections;
@@ -260,9 +264,14 @@ PEFA_API const char *pefa_target_name(uint32_t target);
 PEFA_API const char *pefa_codec_name(uint8_t codec);
 
 /* ---- 3. PEFA: build ------------------------------------------------------------
- * Rows are L2-normalised (a zero row stays zero) into the library's own
- * storage: the caller's arrays are read, never written. Y is given as (query
- * row, passage row, value) triplets; duplicates add up. */
+ * With the cosine metric (the default) rows are L2-normalised (a zero row
+ * stays zero) into the library's own storage; with PEFA_SIMILARITY_IP they are
+ * copied as given. The caller's arrays are read, never written. Y is given as
+ * (query row, passage row, value) triplets, values > 0; duplicates add up. */
+enum {
+    PEFA_SIMILARITY_COSINE = 0, /* rows and queries L2-normalised: scores are cosines */
+    PEFA_SIMILARITY_IP = 1      /* raw inner product: norms carry signal (format 12.2) */
+};
 typedef struct {
     uint32_t q, p;
     float y;
@@ -281,8 +290,9 @@ typedef struct {
     uint32_t n_queries;
     const pefa_pair *pairs;         /* relevance triplets (rows); NULL if n_pairs == 0 */
     uint64_t n_pairs;
-    const char *const *passage_ids; /* NULL: external ids are row numbers */
-    const char *const *query_ids;   /* NULL: row numbers */
+    const char *const *passage_ids; /* NULL: external ids are row numbers; each id must
+                                       pass pefa_id_check (BAD_INPUT names the row) */
+    const char *const *query_ids;   /* NULL: row numbers; as passage_ids */
     const char *const *meta_keys;   /* extra provenance written into META */
     const char *const *meta_values;
     uint32_t n_meta;
@@ -321,6 +331,8 @@ typedef struct {
      * shard 0 also holds the training queries and Y. 0 or 1 = no shards */
     uint32_t shard_count;
     uint32_t shard_index;
+    /* appended after the 0.2 layout (a 0.2 caller passes a smaller size: cosine) */
+    uint8_t similarity;         /* PEFA_SIMILARITY_COSINE (0) or PEFA_SIMILARITY_IP */
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
@@ -339,10 +351,13 @@ typedef struct {
 /* Builds an index file at out_path (and, when ids are given, its id map
  * "<out_path>.<uuid>.ids" beside it), atomically: on failure nothing new is
  * left at out_path or beside it. p may be NULL (every default); st may be
- * NULL. The build never removes any other file. Errors: INVALID_ARG (dims,
- * counts, types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or
- * bad ids; detail names the row), NOMEM, IO. Not thread-safe with respect
- * to another build of the same out_path. */
+ * NULL. The build never removes any other file (old id maps are removed only
+ * by `pefa-dump --gc`, format [I5]). For its whole duration it holds an
+ * exclusive flock(2) on "<out_path>.lock" (created, and removed at the end);
+ * a second build of the same out_path, from any thread or process, fails at
+ * once with STATE instead of waiting. Errors: INVALID_ARG (dims, counts,
+ * types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or bad ids;
+ * detail names the row), STATE (out_path is being built), NOMEM, IO. */
 PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
                         const pefa_build_params *p, pefa_build_stats *st);
 
@@ -398,6 +413,9 @@ typedef struct {
     int default_mode;        /* PEFA_MODE_ERM / XS / XL */
     float default_lambda;
     uint32_t default_knn;
+    /* appended after the 0.2 layout */
+    uint8_t similarity;         /* PEFA_SIMILARITY_COSINE or PEFA_SIMILARITY_IP */
+    float xs_scale;          /* ip: the XS rows are e_j / xs_scale (format [X1]); cosine: 1 */
 } pefa_model_info;
 #define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 
@@ -426,9 +444,11 @@ PEFA_API int pefa_verify(pefa_index *ix, int *bad_section);
 typedef struct pefa_searcher pefa_searcher;
 PEFA_API int pefa_searcher_new(pefa_index *ix, pefa_searcher **out);
 PEFA_API void pefa_searcher_free(pefa_searcher *s);
-/* Top-k passages for query q (dim floats, need not be normalised: it is
- * L2-normalised first). p may be NULL. hits must hold k entries; *n_hits gets
- * the count, which is k unless the index has fewer passages. Errors:
+/* Top-k passages for query q (dim floats; under the cosine metric it need not
+ * be normalised: it is L2-normalised first; under PEFA_SIMILARITY_IP it is used as
+ * given). p may be NULL. hits must hold k entries; *n_hits gets the count,
+ * which is k unless the index has fewer passages (a graph search that reaches
+ * fewer rows falls back to a scan). Errors:
  * INVALID_ARG (a value not finite: detail names it; parameters out of range;
  * a mode the index cannot serve), CORRUPT, NOMEM. */
 PEFA_API int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p,
@@ -584,6 +604,15 @@ PEFA_API int pefa_set_verify(pefa_set *s, int *bad_shard);
 PEFA_API int pefa_set_write(const char *path, const char *const *shards, uint32_t n);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
+/* The rule for external ids (format [I6]), the same in pefa_build and the
+ * tools' id-list reader: 1..PEFA_MAX_ID_BYTES bytes of valid UTF-8 with no
+ * space, no tab and no control character (U+0000..U+001F, U+007F..U+009F),
+ * so that every id can be written as is in a TREC run (whitespace-separated
+ * fields), a TSV line and a JSON string. Returns 0, or BAD_INPUT with a
+ * detail saying what is wrong and at which byte (e.g. "has a space at byte
+ * 3 (...)"; the caller adds which id it was). Thread-safe. */
+PEFA_API int pefa_id_check(const char *id, size_t len);
+
 typedef struct pefa_idmap pefa_idmap;
 enum { PEFA_IDS_PASSAGES = 0, PEFA_IDS_QUERIES = 1 };
 /* Opens the id map the index names in META ("idmap.file"), read-only and

@@ -12,7 +12,7 @@ bin=build/tools
 d=data/scifact
 out=build/demo
 mkdir -p "$out"
-echo "== building the index from $d (5,183 passages, 809 training queries, 919 pairs)"
+echo "== building the index from $d (5,183 passages, 809 training queries, 919 pairs; one thread, seed 42: the same graphs, so the same figures, on every run)"
 "$bin"/pefa-build -o "$out"/scifact.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt \
   --queries $d/train_queries.npy --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv \
   --lambda 0.5 --encoder "glove-100 idf-mean (data/scifact/derive.py)" --threads 1 --seed 42 --tune

@@ -34,10 +34,14 @@ static void usage(void)
            "  --passage-ids FILE     one id per line, aligned with rows (default: row numbers)\n"
            "  --queries FILE         training-query embeddings (.npy / .fvecs)\n"
            "  --query-ids FILE       one id per line (default: row numbers)\n"
-           "  --qrels FILE           BEIR TSV query-id<TAB>corpus-id[<TAB>score]; duplicates add up\n"
+           "  --qrels FILE           BEIR TSV query-id<TAB>corpus-id[<TAB>score]; duplicates add up;\n"
+           "                         pairs whose total is <= 0 are left out (counted)\n"
            "  --skip-missing         skip qrels lines whose ids are unknown (default: error)\n"
            "  --encoder NAME         free-form encoder name recorded in the metadata\n"
            "Parameters:\n"
+           "  --metric M             cosine (default): rows and queries are L2-normalised;\n"
+           "                         ip: raw inner product, for encoders whose norms carry\n"
+           "                         signal (rows stored as given, queries not normalised)\n"
            "  --lambda F             PEFA-XS mixing weight fixed at build time (default 0.5)\n"
            "  -M N                   HNSW degree (default 32)\n"
            "  --ef-construction N    HNSW build beam (default 500)\n"
@@ -56,14 +60,17 @@ static void usage(void)
            "  --tune-queries N       training queries to tune on (default 2000)\n"
            "  --tune-metric M        recall@100 (default), recall@10 or ndcg@10\n"
            "Output:\n"
-           "  -o, --output FILE      the index file (written atomically)\n"
+           "  -o, --output FILE      the index file (written atomically); an existing file there\n"
+           "                         is replaced only if it is a pefa index (or with --force),\n"
+           "                         never if it is one of the inputs\n"
+           "  --force                replace a file at OUT that is not a pefa index\n"
            "  -q, --quiet            no progress or summary on stderr\n"
            "  -h, --help, -V, --version\n");
 }
 
 typedef struct {
     const char *out, *ppath, *pids_path, *qpath, *qids_path, *qrels_path, *encoder;
-    int quiet, skip_missing;
+    int quiet, skip_missing, force;
     pefa_build_params bp;
 } build_opts;
 
@@ -72,7 +79,7 @@ typedef struct {
     tin_idlist pids, qids;
     tin_qrels qrels;
     pefa_pair *pairs;
-    uint64_t n_pairs, skipped;
+    uint64_t n_pairs, skipped, nonpositive;
     const char *keys[MAX_META];
     char *vals[MAX_META];
     uint32_t n_meta;
@@ -84,6 +91,13 @@ static void parse_vector_type(const char *s, pefa_build_params *bp)
     else if (strcmp(s, "f16") == 0) bp->vector_type = PEFA_TYPE_F16;
     else if (strcmp(s, "i8") == 0) bp->vector_type = PEFA_TYPE_I8;
     else cli_usage_error("--vector-type: '%s' is not f32, f16 or i8", s);
+}
+
+static void parse_metric(const char *s, pefa_build_params *bp)
+{
+    if (strcmp(s, "cosine") == 0) bp->similarity = PEFA_SIMILARITY_COSINE;
+    else if (strcmp(s, "ip") == 0) bp->similarity = PEFA_SIMILARITY_IP;
+    else cli_usage_error("--metric: '%s' is not cosine or ip", s);
 }
 
 static void parse_y_codec(const char *s, pefa_build_params *bp)
@@ -119,6 +133,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"tune", no_argument, 0, 'T'},              {"tune-queries", required_argument, 0, 'n'},
         {"tune-metric", required_argument, 0, 'm'}, {"shard", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
+        {"force", no_argument, 0, 'F'},             {"metric", required_argument, 0, 'K'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -143,6 +158,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
             break;
         case 'v': parse_vector_type(optarg, &o->bp); break;
         case 'y': parse_y_codec(optarg, &o->bp); break;
+        case 'K': parse_metric(optarg, &o->bp); break;
         case 'G': o->bp.no_graphs = 1; break;
         case 'T': o->bp.tune = 1; break;
         case 'H': parse_shard(optarg, &o->bp); break;
@@ -154,6 +170,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         case 'S': o->skip_missing = 1; break;
         case 'E': o->encoder = optarg; break;
         case 'q': o->quiet = 1; break;
+        case 'F': o->force = 1; break;
         case 'h': usage(); exit(0);
         case 'V': cli_version(); exit(0);
         case ':': cli_usage_error("option '%s' needs an argument", argv[optind - 1]);
@@ -162,6 +179,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
     }
     if (optind < argc) cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (!o->out) cli_usage_error("missing -o OUT");
+    if (!*o->out) cli_usage_error("-o: the output path is empty");
     if (!o->ppath) cli_usage_error("missing --passages FILE");
     if ((o->qpath != NULL) != (o->qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
     if (o->qids_path && !o->qpath) cli_usage_error("--query-ids needs --queries");
@@ -172,13 +190,39 @@ static void parse_args(int argc, char **argv, build_opts *o)
         cli_usage_error("--tune with --shard: a shard is not tuned on its own, and tuning a set is not supported yet");
 }
 
-/* fail before the long stages if the output cannot be written */
-static void check_output(const char *out)
+/* -o naming one of the inputs (same device and inode, whatever the spelling)
+ * would destroy it: a usage error */
+static void check_not_input(const build_opts *o, const struct stat *out)
 {
+    const char *const in[][2] = {{"--passages", o->ppath},   {"--passage-ids", o->pids_path},
+                                 {"--queries", o->qpath},    {"--query-ids", o->qids_path},
+                                 {"--qrels", o->qrels_path}};
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        struct stat sb;
+        if (in[i][1] && stat(in[i][1], &sb) == 0 && sb.st_dev == out->st_dev && sb.st_ino == out->st_ino)
+            cli_usage_error("-o %s is the %s input %s: the build would replace its own input", o->out, in[i][0],
+                            in[i][1]);
+    }
+}
+
+/* fail before the long stages if the output cannot be written, or names a
+ * file that must not be replaced (an input; a file that is not an index) */
+static void check_output(const build_opts *o)
+{
+    const char *out = o->out;
     struct stat sb;
     char *probe;
     int fd;
-    if (stat(out, &sb) == 0 && S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+    if (stat(out, &sb) == 0) {
+        pefa_index *ix = NULL;
+        if (S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
+        check_not_input(o, &sb);
+        if (!o->force && !S_ISREG(sb.st_mode))
+            cli_usage_error("-o %s: not a regular file; not replacing it (--force to replace it)", out);
+        if (!o->force && pefa_index_open(out, &ix) == PEFA_ERR_NOT_PEFA)
+            cli_usage_error("-o %s: the file there is not a pefa index; not replacing it (--force to replace it)", out);
+        pefa_index_close(ix);
+    }
     if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");
     snprintf(probe, strlen(out) + 16, "%s.tmp.XXXXXX", out);
     if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
@@ -207,6 +251,36 @@ static void load_ids(const char *path, uint64_t want, const char *rows_from, tin
                   rows_from, (unsigned long long)want);
 }
 
+static int pair_cmp(const void *a, const void *b)
+{
+    const pefa_pair *x = (const pefa_pair *)a, *y = (const pefa_pair *)b;
+    if (x->q != y->q) return x->q < y->q ? -1 : 1;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* the qrels rule (as in pefa-query's evaluation): a pair's relevance is the
+ * sum of its lines' scores, and only pairs whose sum is > 0 are relevant;
+ * the others are left out of Y and counted */
+static void merge_pairs(const build_opts *o, build_inputs *b)
+{
+    uint64_t w = 0;
+    qsort(b->pairs, b->n_pairs, sizeof *b->pairs, pair_cmp);
+    for (uint64_t i = 0; i < b->n_pairs; i++) {
+        if (w > 0 && b->pairs[w - 1].q == b->pairs[i].q && b->pairs[w - 1].p == b->pairs[i].p)
+            b->pairs[w - 1].y += b->pairs[i].y;
+        else b->pairs[w++] = b->pairs[i];
+    }
+    b->n_pairs = 0;
+    for (uint64_t i = 0; i < w; i++) {
+        if (b->pairs[i].y > 0) b->pairs[b->n_pairs++] = b->pairs[i];
+        else b->nonpositive++;
+    }
+    if (b->nonpositive)
+        cli_warn("%s: %llu (query, passage) pairs with a total score <= 0 left out (not relevant: they add nothing "
+                 "to Y)", o->qrels_path, (unsigned long long)b->nonpositive);
+    if (b->n_pairs == 0) cli_fatal("%s: no relevance pair with a score > 0", o->qrels_path);
+}
+
 /* qrels lines -> (query row, passage row, score) pairs through the id lists */
 static void map_pairs(const build_opts *o, build_inputs *b)
 {
@@ -233,6 +307,7 @@ static void map_pairs(const build_opts *o, build_inputs *b)
     if (b->n_pairs == 0) cli_fatal("%s: no relevance pair left after skipping unknown ids", o->qrels_path);
     tin_idhash_free(hp);
     tin_idhash_free(hq);
+    merge_pairs(o, b);
 }
 
 static void load_inputs(const build_opts *o, build_inputs *b)
@@ -291,6 +366,11 @@ static void add_meta(const build_opts *o, build_inputs *b)
         char v[32];
         snprintf(v, sizeof v, "%llu", (unsigned long long)b->skipped);
         meta_add(b, "input.qrels.skipped_lines", v);
+    }
+    if (b->nonpositive) {
+        char v[32];
+        snprintf(v, sizeof v, "%llu", (unsigned long long)b->nonpositive);
+        meta_add(b, "input.qrels.nonpositive_pairs", v);
     }
 }
 
@@ -351,12 +431,12 @@ static void print_summary(const build_opts *o, const build_inputs *b, const pefa
              u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
     fprintf(stderr,
             "pefa-build: wrote %s (%.1f MB, uuid %s)%s\n"
-            "  passages %llu, training queries %llu, dim %u, Y pairs %llu (distinct %llu)\n"
+            "  passages %llu, training queries %llu, dim %u, Y pairs %llu (%llu left out: score <= 0)\n"
             "  passages with no training query (z = 0): %llu\n"
             "  seconds: read %.2f, normalise %.2f, Y %.2f, xs %.2f, tune %.2f, graphs %.2f, write %.2f, total %.2f\n",
             o->out, (double)st->file_bytes / 1e6, uuid, st->idmap_bytes ? " + id map" : "",
-            (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)b->n_pairs,
-            (unsigned long long)st->nnz, (unsigned long long)st->passages_without_queries,
+            (unsigned long long)b->P.rows, (unsigned long long)b->Q.rows, b->P.dim, (unsigned long long)st->nnz,
+            (unsigned long long)b->nonpositive, (unsigned long long)st->passages_without_queries,
             cli_now() - t0 - st->seconds_total, st->seconds_normalise, st->seconds_y, st->seconds_xs,
             st->seconds_tune, st->seconds_graphs, st->seconds_write, cli_now() - t0);
     if (o->bp.tune) print_tuned(o->out);
@@ -385,7 +465,7 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof b);
     o.bp.size = sizeof o.bp;
     parse_args(argc, argv, &o);
-    check_output(o.out);
+    check_output(&o);
     load_inputs(&o, &b);
     add_meta(&o, &b);
     fill_input(&o, &b, &in);

@@ -2,6 +2,7 @@
  * pefa-dump - describe pefa index files (format/pefa-format-v1.md).
  *
  *   pefa-dump [--json] [--verify] [--sections] FILE...
+ *   pefa-dump --gc DIR [--dry-run]
  *
  * Without --verify it reads only the header, the directory and the META
  * section, so it answers at once whatever the file size. With --verify it
@@ -10,13 +11,17 @@
  * Exit status: 0 success, 1 runtime failure (a file cannot be opened, META
  * is malformed, verification failed), 2 bad usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pefa.h"
+#include "util/cli.h"
+#include "util/gc.h"
 
 #define DUMP_NAME "pefa-dump"
 
@@ -24,22 +29,33 @@ typedef struct {
     int json;
     int verify;
     int sections_only;
+    int headers;       /* several files: a "==> FILE <==" line before each */
+    int version;
+    const char *gc_dir;
+    int dry_run;
 } dump_opts;
 
 static void dump_usage(FILE *out)
 {
     fprintf(out,
             "Usage: " DUMP_NAME " [OPTION]... FILE...\n"
+            "       " DUMP_NAME " --gc DIR [--dry-run]\n"
             "Describe pefa index files: format version, UUID, size, the META keys\n"
             "(counts, parameters, provenance) and every section.\n"
             "\n"
             "  -j, --json      one JSON object per FILE, one per line\n"
-            "  -V, --verify    also check every checksum, the padding, compressed\n"
+            "      --verify    also check every checksum, the padding, compressed\n"
             "                  sections and the PEFA invariants (reads the whole file);\n"
             "                  prints \"verify: OK\" or \"verify: FAILED: <detail>\"\n"
             "  -s, --sections  print only the section table\n"
+            "      --gc DIR    remove the id maps (NAME.<uuid>.ids) in DIR that no index in\n"
+            "                  DIR names, and list them (a build never removes one: the\n"
+            "                  index it replaced may live on renamed or copied). Removes\n"
+            "                  nothing if a file in DIR looks like an index but cannot be\n"
+            "                  read, since it might name any of them\n"
+            "  -n, --dry-run   with --gc: only list what would be removed\n"
             "  -h, --help      show this help and exit\n"
-            "      --version   show the version and exit\n"
+            "  -V, --version   show the version and exit (as in pefa-build and pefa-query)\n"
             "\n"
             "Without --verify only the header, the directory and META are read.\n"
             "Exit status: 0 OK, 1 runtime failure or failed verification, 2 bad usage.\n");
@@ -104,60 +120,6 @@ static void dump_human_size(uint64_t n, char *out, size_t cap)
 }
 
 /* ---- JSON ------------------------------------------------------------------- */
-/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
-static size_t dump_utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (p[0] < 0x80) return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
-/* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
-static void dump_json_str(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
-    size_t n = strlen((const char *)p);
-    fputc('"', out);
-    while (n) {
-        size_t l;
-        unsigned c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', out);
-            fputc((int)c, out);
-        } else if (c == '\n') {
-            fputs("\\n", out);
-        } else if (c == '\r') {
-            fputs("\\r", out);
-        } else if (c == '\t') {
-            fputs("\\t", out);
-        } else if (c < 0x20 || c == 0x7F) {
-            fprintf(out, "\\u%04x", c);
-        } else if ((l = dump_utf8_len(p, n)) == 0) {
-            fprintf(out, "\\u%04x", c);
-        } else {
-            fwrite(p, 1, l, out);
-            p += l;
-            n -= l;
-            continue;
-        }
-        p++;
-        n--;
-    }
-    fputc('"', out);
-}
-
 /* ---- one file ----------------------------------------------------------------- */
 static const char *dump_err_name(int err)
 {
@@ -194,6 +156,7 @@ static void dump_meta_summary(FILE *out, pefa_index *ix)
     static const char *const counts[][2] = {
         {"pefa.n_passages", "passages"},     {"pefa.n_queries", "train queries"},
         {"pefa.dim", "dimension"},           {"pefa.nnz", "nnz (Y)"},
+        {"pefa.metric", "metric"},
         {"pefa.vector_type", "vector type"}, {"pefa.xs_lambda", "xs lambda"},
         {"idmap.file", "id map"},
     };
@@ -227,14 +190,14 @@ static void dump_json_meta(const dump_state *d)
         const char *k, *v;
         if (pefa_index_meta_at(d->ix, i, &k, &v)) continue;
         if (i) putchar(',');
-        dump_json_str(stdout, k);
+        cli_json_str(stdout, k);
         putchar(':');
-        dump_json_str(stdout, v);
+        cli_json_str(stdout, v);
     }
     putchar('}');
     if (d->nmeta < 0) {
         printf(",\"meta_error\":");
-        dump_json_str(stdout, d->meta_err);
+        cli_json_str(stdout, d->meta_err);
     }
 }
 
@@ -246,9 +209,9 @@ static void dump_json_sections(const dump_state *d)
         pefa_section_info s;
         if (pefa_index_section_info(d->ix, i, &s)) continue;
         printf("%s{\"index\":%u,\"kind\":%u,\"kind_name\":", i ? "," : "", i, s.kind);
-        dump_json_str(stdout, pefa_kind_name(s.kind));
+        cli_json_str(stdout, pefa_kind_name(s.kind));
         printf(",\"target\":%u,\"target_name\":", s.target);
-        dump_json_str(stdout, pefa_target_name(s.target));
+        cli_json_str(stdout, pefa_target_name(s.target));
         printf(",\"codec\":\"%s\",\"type\":\"%s\",\"shape\":[", pefa_codec_name(s.codec), pefa_type_name(s.elem));
         for (uint32_t k = 0; k < s.ndim && k < PEFA_MAX_DIMS; k++) printf("%s%" PRIu64, k ? "," : "", s.shape[k]);
         printf("],\"stored_size\":%" PRIu64 ",\"raw_size\":%" PRIu64 ",\"offset\":%" PRIu64
@@ -261,7 +224,7 @@ static void dump_json_sections(const dump_state *d)
 static void dump_json(const dump_state *d, const dump_opts *o)
 {
     printf("{\"file\":");
-    dump_json_str(stdout, d->path);
+    cli_json_str(stdout, d->path);
     printf(",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64 ",\"flags\":%" PRIu64
            ",\"n_sections\":%u",
            d->fi.major, d->fi.minor, d->uuid, d->fi.file_size, d->fi.flags, d->fi.n_sections);
@@ -271,7 +234,7 @@ static void dump_json(const dump_state *d, const dump_opts *o)
         printf(",\"verify\":{\"ok\":true}");
     } else if (o->verify) {
         printf(",\"verify\":{\"ok\":false,\"error\":\"%s\",\"section\":%d,\"detail\":", dump_err_name(d->vrc), d->bad);
-        dump_json_str(stdout, d->verr);
+        cli_json_str(stdout, d->verr);
         putchar('}');
     }
     printf("}\n");
@@ -358,41 +321,79 @@ static int dump_file(const char *path, const dump_opts *o)
     return status;
 }
 
-int main(int argc, char **argv)
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int dump_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, DUMP_NAME ": error: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '" DUMP_NAME " --help' for more information.\n");
+    return 2;
+}
+
+/* 0, or the exit status to return at once (help, usage error) */
+static int dump_parse(int argc, char **argv, dump_opts *o)
 {
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},     {"verify", no_argument, NULL, 'V'},
-        {"sections", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'v' + 256}, {NULL, 0, NULL, 0},
+        {"json", no_argument, NULL, 'j'},      {"verify", no_argument, NULL, 'v' + 256},
+        {"sections", no_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},   {"gc", required_argument, NULL, 'g' + 256},
+        {"dry-run", no_argument, NULL, 'n'},   {NULL, 0, NULL, 0},
     };
-    dump_opts o = {0, 0, 0};
-    int c, status = 0;
+    int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "jVsh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jVshn", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': o.json = 1; break;
-        case 'V': o.verify = 1; break;
-        case 's': o.sections_only = 1; break;
-        case 'h': dump_usage(stdout); return 0;
-        case 'v' + 256:
-            printf(DUMP_NAME " (pefa %s), writes and reads format %d.%d\n", pefa_version_string(),
-                   PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
-            return 0;
+        case 'j': o->json = 1; break;
+        case 'v' + 256: o->verify = 1; break;
+        case 's': o->sections_only = 1; break;
+        case 'n': o->dry_run = 1; break;
+        case 'g' + 256: o->gc_dir = optarg; break;
+        case 'V': o->version = 1; break;
+        case 'h': dump_usage(stdout); return -1;
+        case ':': return dump_usage_error("option '%s' needs an argument", argv[optind - 1]);
         default:
-            if (optopt) fprintf(stderr, DUMP_NAME ": error: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, DUMP_NAME ": error: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
-            return 2;
+            if (optopt) {
+                char opt[3] = {'-', (char)optopt, 0};
+                return dump_usage_error("unknown option '%s'", opt);
+            }
+            return dump_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, DUMP_NAME ": error: no FILE given\n");
-        fprintf(stderr, "Try '" DUMP_NAME " --help' for more information.\n");
-        return 2;
+    /* -V meant --verify here before 0.2: a script passing files with it
+     * must not silently skip the verification it asked for */
+    if (o->version && optind < argc) return dump_usage_error("%s", "-V/--version takes no FILE (to check files: --verify)");
+    if (o->version) return 0;
+    if (o->gc_dir && optind < argc) return dump_usage_error("--gc DIR takes no FILE ('%s')", argv[optind]);
+    if (o->dry_run && !o->gc_dir) return dump_usage_error("%s", "--dry-run goes with --gc DIR");
+    if (!o->gc_dir && optind >= argc) return dump_usage_error("%s", "no FILE given");
+    o->headers = argc - optind > 1 && !o->json;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    dump_opts o;
+    int status = 0, rc;
+    memset(&o, 0, sizeof o);
+    if ((rc = dump_parse(argc, argv, &o)) != 0) return rc < 0 ? 0 : rc;
+    if (o.version) {
+        printf(DUMP_NAME " (pefa %s, format %d.%d)\n", pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);
+    } else if (o.gc_dir) {
+        status = gc_idmaps(o.gc_dir, o.dry_run);
+    } else {
+        for (int i = optind; i < argc; i++) {
+            if (o.headers) printf("%s==> %s <==\n", i > optind ? "\n" : "", argv[i]);
+            if (dump_file(argv[i], &o)) status = 1;
+        }
     }
-    for (int i = optind; i < argc; i++) {
-        if (!o.json && i > optind) printf("\n"); /* blank line between files */
-        if (dump_file(argv[i], &o)) status = 1;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, DUMP_NAME ": error: writing to stdout failed: %s\n", strerror(errno));
+        status = 1;
     }
     return status;
 }

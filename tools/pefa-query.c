@@ -53,6 +53,7 @@ enum { FMT_TSV, FMT_JSONL, FMT_TREC };
 
 typedef struct {
     const char *index_path, *tq_path, *qids_path, *qrels_path, *mode_name;
+    const char *xl_only, *ef_given; /* an XL-only option given; --ef given */
     int format, explain, no_output;
     unsigned idmap_flags;
     uint32_t threads;
@@ -97,15 +98,30 @@ static void parse_option(int c, query_opts *o)
         o->mode_name = optarg;
         break;
     case 'k': qp->k = (uint32_t)cli_parse_u64("-k", optarg, 1, PEFA_MAX_K); break;
-    case 'e': qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000); break;
+    case 'e':
+        qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000);
+        o->ef_given = "--ef";
+        break;
     case 'l':
         qp->lambda = cli_parse_float("--lambda", optarg, 0, 1);
         qp->set |= PEFA_SET_LAMBDA;
         break;
-    case 'n': qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000); break;
-    case 'p': qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000); break;
-    case 'N': qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2); break;
-    case 'x': qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2); break;
+    case 'n':
+        qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000);
+        o->xl_only = "--knn";
+        break;
+    case 'p':
+        qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000);
+        o->xl_only = "--topk-p";
+        break;
+    case 'N':
+        qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2);
+        o->xl_only = "--knn-norm";
+        break;
+    case 'x':
+        qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2);
+        o->xl_only = "--xl-scoring";
+        break;
     case 'X': qp->exact = 1; break;
     case 'E': o->explain = 1; break;
     case 't': o->threads = (uint32_t)cli_parse_u64("--threads", optarg, 1, PEFA_MAX_THREADS); break;
@@ -143,7 +159,24 @@ static void parse_args(int argc, char **argv, query_opts *o)
     if (!o->tq_path) cli_usage_error("missing --queries FILE");
     if (o->explain && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
         cli_usage_error("--explain works with --mode xl");
+    if (o->xl_only && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
+        cli_usage_error("%s works with --mode xl", o->xl_only);
+    if ((o->qp.set & PEFA_SET_LAMBDA) && o->qp.mode == PEFA_MODE_ERM)
+        cli_usage_error("--lambda works with --mode xs or xl (ERM has no lambda)");
     if (o->explain && o->format == FMT_TREC) cli_usage_error("--explain cannot be written in trec format");
+}
+
+/* --ef steers graph searches only: say so once when none will run */
+static void warn_ef(const query_opts *o, const query_run *r)
+{
+    const pefa_model_info *mi = &r->mi;
+    int graph = r->rp.mode == PEFA_MODE_ERM  ? mi->has_graph_passages
+                : r->rp.mode == PEFA_MODE_XS ? mi->has_graph_xs
+                                             : mi->has_graph_passages || mi->has_graph_queries;
+    if (!o->ef_given) return;
+    if (r->rp.exact) cli_warn("--ef has no effect with --exact (no graph is searched)");
+    else if (!graph) cli_warn("--ef has no effect: %s has no HNSW graph for --mode %s (built with --no-graphs?); "
+                              "every search is exact", o->index_path, o->mode_name);
 }
 
 static const char *mode_name(int mode)
@@ -192,6 +225,11 @@ static void open_index(query_opts *o, query_run *r)
     if (!o->mode_name) say_default(o, r);
     if (o->explain && r->rp.mode != PEFA_MODE_XL)
         cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
+    if (o->xl_only && r->rp.mode != PEFA_MODE_XL)
+        cli_usage_error("%s works with --mode xl (this index's default mode is %s)", o->xl_only, o->mode_name);
+    if ((o->qp.set & PEFA_SET_LAMBDA) && r->rp.mode == PEFA_MODE_ERM)
+        cli_usage_error("--lambda works with --mode xs or xl (this index's default mode is erm)");
+    warn_ef(o, r);
 }
 
 /* test queries as f32 rows (every value checked, with the file's name) */
@@ -312,18 +350,6 @@ static void resolve_ids(query_run *r)
 }
 
 /* ---- output ---------------------------------------------------------------------- */
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 typedef struct {
     pefa_contrib *buf;
     uint32_t cap, n;
@@ -351,6 +377,16 @@ static void query_id(const query_run *r, uint32_t row, char *id)
         cli_fatal("%s", pefa_last_error_detail());
 }
 
+/* [I6] an id from an index built before ids were checked may hold
+ * whitespace or bytes that a TSV or TREC line cannot carry (JSON escapes) */
+static void check_plain_id(const query_opts *o, const char *what, const char *id)
+{
+    if (o->format == FMT_JSONL || pefa_id_check(id, strlen(id)) == 0) return;
+    cli_fatal("%s id '%s' %s: it cannot be written in a %s line as it is; use --format jsonl, which escapes it "
+              "(the index was built before ids were checked)",
+              what, id, pefa_last_error_detail(), o->format == FMT_TREC ? "TREC" : "TSV");
+}
+
 /* the explanation of one hit: contributions [*e, ...) with its passage row */
 static void write_explain(const query_opts *o, const query_run *r, const explainer *x, uint32_t *e, uint32_t row)
 {
@@ -360,9 +396,10 @@ static void write_explain(const query_opts *o, const query_run *r, const explain
     for (; *e < x->n && x->buf[*e].passage_row == row; (*e)++, any = 1) {
         const pefa_contrib *ct = &x->buf[*e];
         query_id(r, ct->query_row, qid);
+        check_plain_id(o, "training query", qid);
         if (o->format == FMT_JSONL) {
             fputs(any ? ",{\"training_query\":" : "{\"training_query\":", stdout);
-            json_str(stdout, qid);
+            cli_json_str(stdout, qid);
             printf(",\"similarity\":%.6g,\"y\":%.6g,\"contribution\":%.6g}", (double)ct->similarity, (double)ct->y,
                    (double)ct->contribution);
         } else {
@@ -377,13 +414,14 @@ static void write_hit(const query_opts *o, const query_run *r, uint32_t i, uint3
     size_t at = (size_t)i * r->rp.k + rank;
     const char *qid = r->qids.ids[i], *pid = r->hit_ids[at];
     double sc = (double)r->hits[at].score;
+    check_plain_id(o, "passage", pid);
     if (o->format == FMT_TREC) {
         printf("%s Q0 %s %u %.7g pefa-%s\n", qid, pid, rank + 1, sc, o->mode_name);
     } else if (o->format == FMT_JSONL) {
         fputs("{\"query\":", stdout);
-        json_str(stdout, qid);
+        cli_json_str(stdout, qid);
         printf(",\"rank\":%u,\"passage\":", rank + 1);
-        json_str(stdout, pid);
+        cli_json_str(stdout, pid);
         printf(",\"score\":%.7g", sc);
     } else {
         printf("%s\t%u\t%s\t%.7g", qid, rank + 1, pid, sc);

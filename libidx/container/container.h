@@ -34,6 +34,10 @@ void *pefa__index_ext_set(pefa_index *ix, void *p, void (*free_fn)(void *));
 int pefa__section_get(pefa_index *ix, uint32_t kind, uint32_t target, uint8_t elem, const void **data,
                       pefa_section_info *info);
 
+/* Header flags the file will carry ([H5]; only flags this library knows:
+ * PEFA_FILE_FLAG_METRIC_IP). INVALID_ARG for others. */
+int pefa__writer_set_flags(pefa_writer *w, uint64_t flags);
+
 /* pefa_writer_commit, also telling whether the file was renamed into place
  * (then the commit happened even if a later directory fsync failed). */
 int pefa__writer_commit(pefa_writer *w, int *renamed);

@@ -34,8 +34,10 @@
 #define H_DIRSUM 72
 #define H_RESERVED1 80 /* 40 bytes, to 120 */
 #define H_HDRSUM 120
-/* header flag bits 0..31 are "must understand": none defined in v1 */
+/* header flag bits 0..31 are "must understand" [H5]; this reader knows
+ * PEFA_FILE_FLAG_METRIC_IP (pefa.h) */
 #define PEFA_HFLAGS_REQUIRED_MASK 0x00000000FFFFFFFFull
+#define PEFA_HFLAGS_KNOWN 0x0000000000000001ull
 /* directory entry field offsets */
 #define D_KIND 0
 #define D_TARGET 4

@@ -113,9 +113,9 @@ static int check_header(pefa_index *ix)
     /* [H5] must-understand flags */
     flags = ld64(h + H_FLAGS);
     ix->info.flags = flags;
-    RETURN_ERROR_IF(flags & PEFA_HFLAGS_REQUIRED_MASK, PEFA_ERR_VERSION,
+    RETURN_ERROR_IF(flags & PEFA_HFLAGS_REQUIRED_MASK & ~PEFA_HFLAGS_KNOWN, PEFA_ERR_VERSION,
                     "%s: header requires features this reader lacks (flags 0x%llx)", path,
-                    (unsigned long long)(flags & PEFA_HFLAGS_REQUIRED_MASK));
+                    (unsigned long long)(flags & PEFA_HFLAGS_REQUIRED_MASK & ~PEFA_HFLAGS_KNOWN));
     /* [H6] reserved bytes are zero in files of a minor version we know */
     if (ix->info.minor <= PEFA_FORMAT_MINOR)
         RETURN_ERROR_IF(ld32(h + H_RESERVED0) != 0 || !all_zero(h + H_RESERVED1, H_HDRSUM - H_RESERVED1),

@@ -29,6 +29,7 @@ struct pefa_writer {
     char *path;        /* final path */
     char *tmp;         /* temporary path */
     uint8_t uuid[16];
+    uint64_t flags;    /* header flags (pefa__writer_set_flags) */
     uint64_t pos;      /* bytes written to fd + buffered */
     uint8_t *buf;      /* write buffer */
     size_t blen;
@@ -393,7 +394,7 @@ static int write_directory_and_header(pefa_writer *w)
     st32(hdr + H_ENDIAN, PEFA_ENDIAN_TAG);
     st32(hdr + H_HDRSIZE, PEFA_HEADER_SIZE);
     st32(hdr + H_DIRENTSIZE, PEFA_DIRENT_SIZE);
-    st64(hdr + H_FLAGS, 0);
+    st64(hdr + H_FLAGS, w->flags);
     memcpy(hdr + H_UUID, w->uuid, 16);
     st64(hdr + H_FILESIZE, w->pos);
     st64(hdr + H_DIROFF, dir_off);
@@ -402,6 +403,14 @@ static int write_directory_and_header(pefa_writer *w)
     st64(hdr + H_HDRSUM, XXH3_64bits(hdr, H_HDRSUM));
     free(dir);
     if (pwrite(w->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) return w_fail(w, PEFA_ERR_IO, "writing header failed");
+    return 0;
+}
+
+int pefa__writer_set_flags(pefa_writer *w, uint64_t flags)
+{
+    RETURN_ERROR_IF(flags & ~PEFA_HFLAGS_KNOWN, PEFA_ERR_INVALID_ARG, "%s: unknown header flags 0x%llx", w->path,
+                    (unsigned long long)flags);
+    w->flags = flags;
     return 0;
 }
 

@@ -81,8 +81,11 @@ static int put_rows(MDB_txn *txn, MDB_dbi row2id, const char *const *ids, uint32
         size_t len = strlen(ids[r]);
         MDB_val k = {4, kb}, v = {len, (void *)(uintptr_t)ids[r]};
         int rc;
-        RETURN_ERROR_IF(len == 0 || len > PEFA_MAX_ID_BYTES, PEFA_ERR_BAD_INPUT,
-                        "%s: %s id of row %u is empty or over %u bytes", path, SET_NAME[which], r, PEFA_MAX_ID_BYTES);
+        if (pefa_id_check(ids[r], len) != 0) { /* [I6] */
+            char detail[300];
+            snprintf(detail, sizeof detail, "%s", pefa_last_error_detail());
+            return pefa__set_error(PEFA_ERR_BAD_INPUT, "%s id of row %u (0-based) %s", SET_NAME[which], r, detail);
+        }
         row_key(r, kb);
         if ((rc = mdb_put(txn, row2id, &k, &v, MDB_APPEND)) != 0) return lmdb_err(rc, path, SET_NAME[which]);
     }

@@ -18,12 +18,15 @@
  * every stage succeeded; the caller's arrays are only read; no other file
  * is removed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +106,11 @@ static int check_params(const pefa_build_params *p)
     RETURN_ERROR_IF(p->y_codec > PEFA_CODEC_ZSTD, PEFA_ERR_INVALID_ARG, "pefa_build: unknown Y codec %u", p->y_codec);
     RETURN_ERROR_IF(p->set & ~(PEFA_SET_LAMBDA | PEFA_SET_SEED), PEFA_ERR_INVALID_ARG,
                     "pefa_build: unknown set bits 0x%x", p->set);
+    RETURN_ERROR_IF(p->similarity > PEFA_SIMILARITY_IP, PEFA_ERR_INVALID_ARG,
+                    "pefa_build: unknown similarity %u (0 cosine, 1 ip)", p->similarity);
+    RETURN_ERROR_IF(p->similarity == PEFA_SIMILARITY_IP && (p->tune || p->shard_count > 1), PEFA_ERR_INVALID_ARG,
+                    "pefa_build: metric ip with %s is not supported yet (cosine only)",
+                    p->tune ? "tuning" : "shards");
     RETURN_ERROR_IF(p->threads > PEFA_MAX_THREADS, PEFA_ERR_INVALID_ARG, "pefa_build: %u threads (at most %u)",
                     p->threads, PEFA_MAX_THREADS);
     RETURN_ERROR_IF(p->tune_metric && !pefa_metric_name(p->tune_metric), PEFA_ERR_INVALID_ARG,
@@ -133,6 +141,19 @@ static int shard_range(build_ctx *c)
     return 0;
 }
 
+/* [I6] every id, before the long stages (the id map writer checks again) */
+static int check_ids(const char *const *ids, uint32_t n, const char *what)
+{
+    for (uint32_t r = 0; ids && r < n; r++) {
+        if (pefa_id_check(ids[r], ids[r] ? strlen(ids[r]) : 0) != 0) {
+            char detail[300];
+            snprintf(detail, sizeof detail, "%s", pefa_last_error_detail());
+            return pefa__set_error(PEFA_ERR_BAD_INPUT, "pefa_build: %s id of row %u (0-based) %s", what, r, detail);
+        }
+    }
+    return 0;
+}
+
 /* copies the caller's structs (any size), fills defaults, checks ranges */
 static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in, const pefa_build_params *pp)
 {
@@ -154,6 +175,7 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     if (!c->in.queries_name) c->in.queries_name = "training queries";
     FORWARD_IF_ERROR(check_params(&c->p));
     c->threads = c->p.threads ? c->p.threads : cpus < 1 ? 1u : cpus > 256 ? 256u : (uint32_t)cpus;
+    c->ip = c->p.similarity == PEFA_SIMILARITY_IP;
     c->dim = i->dim;
     c->n_p = i->n_passages;
     c->n_q = i->queries ? i->n_queries : 0;
@@ -167,6 +189,8 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
                     "pefa_build: relevance pairs without training queries");
     RETURN_ERROR_IF(c->p.tune && (!c->has_q || !i->n_pairs), PEFA_ERR_INVALID_ARG,
                     "pefa_build: tuning needs training queries and relevance pairs");
+    FORWARD_IF_ERROR(check_ids(i->passage_ids, c->n_p, "passage"));
+    FORWARD_IF_ERROR(check_ids(i->query_ids, c->n_q, "training query"));
     FORWARD_IF_ERROR(shard_range(c));
     for (uint32_t k = 0; k < i->n_meta; k++)
         RETURN_ERROR_IF(!pefa__meta_key_ok(i->meta_keys[k], strlen(i->meta_keys[k])) ||
@@ -176,10 +200,66 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     return 0;
 }
 
+/* ---- lock [I5] ------------------------------------------------------------------- */
+/* An exclusive flock on "<out>.lock" for the whole build, so that a second
+ * build of the same output (or pefa-dump --gc in that directory) cannot run
+ * while this one has an id map that no committed index names yet. The lock
+ * file is removed, still locked, when the build ends; a lock taken on a file
+ * that was removed meanwhile is retried on the new one. */
+static int stage_lock(build_ctx *c)
+{
+    size_t n = strlen(c->out) + sizeof ".lock";
+    c->lockfd = -1;
+    RETURN_ERROR_IF(!(c->lockpath = (char *)malloc(n)), PEFA_ERR_NOMEM, "pefa_build: out of memory");
+    snprintf(c->lockpath, n, "%s.lock", c->out);
+    for (int tries = 0; tries < 100; tries++) {
+        struct stat a, b;
+        int fd = open(c->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        RETURN_ERROR_IF(fd < 0, PEFA_ERR_IO, "%s: cannot create the build lock: %s", c->lockpath, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            RETURN_ERROR_IF(e == EWOULDBLOCK, PEFA_ERR_STATE,
+                            "%s: another build of this output (or pefa-dump --gc) is running: %s is locked; "
+                            "try again when it has finished",
+                            c->out, c->lockpath);
+            return pefa__set_error(PEFA_ERR_IO, "%s: cannot lock: %s", c->lockpath, strerror(e));
+        }
+        if (fstat(fd, &a) == 0 && stat(c->lockpath, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            c->lockfd = fd;
+            return 0;
+        }
+        close(fd); /* the file we locked was removed by the build that held it: lock the new one */
+    }
+    return pefa__set_error(PEFA_ERR_IO, "%s: the lock file keeps being replaced", c->lockpath);
+}
+
+static void unlock(build_ctx *c)
+{
+    if (c->lockfd >= 0) {
+        unlink(c->lockpath);
+        close(c->lockfd);
+    }
+    free(c->lockpath);
+}
+
+/* a relevance value is > 0: a pair that is not relevant is left out, never
+ * given a weight that would push its passage down (format 12.3) */
+static int check_pair_values(const pefa_pair *pairs, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        RETURN_ERROR_IF(!(pairs[i].y > 0), PEFA_ERR_BAD_INPUT,
+                        "pefa_build: relevance pair %llu (query row %u, passage row %u) has value %g; values must be "
+                        "> 0 (leave pairs that are not relevant out)",
+                        (unsigned long long)i, pairs[i].q, pairs[i].p, (double)pairs[i].y);
+    return 0;
+}
+
 static int stage_y(build_ctx *c)
 {
     double t = pefa__build_now();
     if (c->has_q) {
+        FORWARD_IF_ERROR(check_pair_values(c->in.pairs, c->in.n_pairs));
         FORWARD_IF_ERROR(pefa__ycsr_from_pairs(c->in.pairs, c->in.n_pairs, c->n_q, c->n_total, &c->y));
         c->st.nnz = c->y.nnz;
     }
@@ -284,9 +364,11 @@ static void meta_text(build_ctx *c)
     if (c->p.shard_count > 1) /* [S1] */
         sb_printf(m, "shard.index=%u\nshard.count=%u\nshard.rows_from=%u\nshard.rows_total=%u\n", c->p.shard_index,
                   c->p.shard_count, c->p_from, c->n_total);
-    sb_printf(m, "pefa.metric=ip\npefa.normalise=l2\npefa.vector_type=%s\n", pefa_type_name(c->rows_type));
+    sb_printf(m, "pefa.metric=%s\npefa.normalise=%s\npefa.vector_type=%s\n", c->ip ? "ip" : "cosine",
+              c->ip ? "none" : "l2", pefa_type_name(c->rows_type));
     if (c->p.vector_type == PEFA_TYPE_I8 && !c->p.no_graphs) sb_printf(m, "pefa.codes=i8\n");
     if (c->has_q) sb_printf(m, "pefa.xs_lambda=%.9g\n", (double)c->p.lambda);
+    if (c->has_q && c->ip) sb_printf(m, "pefa.xs_scale=%.9g\n", (double)c->xs_scale);
     if (!c->p.no_graphs)
         sb_printf(m, "hnsw.M=%u\nhnsw.ef_construction=%u\nhnsw.seed=%llu\n", c->p.M, c->p.ef_construction,
                   (unsigned long long)c->p.seed);
@@ -302,6 +384,8 @@ static int stage_open(build_ctx *c)
 {
     FORWARD_IF_ERROR(pefa_writer_open(c->out, &c->w));
     pefa_writer_uuid(c->w, c->st.uuid);
+    /* [H5] a reader that does not know the metric must refuse the file */
+    if (c->ip) FORWARD_IF_ERROR(pefa__writer_set_flags(c->w, PEFA_FILE_FLAG_METRIC_IP));
     if (c->in.passage_ids || (c->store_q && c->in.query_ids)) {
         c->idpath = (char *)malloc(strlen(c->out) + 48);
         RETURN_ERROR_IF(!c->idpath, PEFA_ERR_NOMEM, "pefa_build: out of memory");
@@ -405,6 +489,7 @@ static void ctx_free(build_ctx *c, int failed)
     free(c->meta.buf);
     free(c->meta_tune.buf);
     free(c->idpath);
+    unlock(c);
 }
 
 int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_build_params *p, pefa_build_stats *st)
@@ -413,7 +498,10 @@ int pefa_build(const char *out_path, const pefa_build_input *in, const pefa_buil
     double t0 = pefa__build_now();
     int rc;
     memset(&c, 0, sizeof c);
+    c.lockfd = -1;
+    c.xs_scale = 1.0f;
     rc = stage_args(&c, out_path, in, p);
+    if (!rc) rc = stage_lock(&c);
     if (!rc) rc = stage_y(&c);
     if (!rc) rc = stage_open(&c);
     if (!rc) rc = pefa__build_rows(&c);

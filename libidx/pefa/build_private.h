@@ -49,6 +49,10 @@ typedef struct {
     strbuf meta_tune;          /* tune.* lines, when tuned */
     char *idpath;              /* "<out>.<uuid>.ids" when ids are given */
     int committed;             /* the index was renamed into place */
+    char *lockpath;            /* "<out>.lock", held from start to commit [I5] */
+    int lockfd;
+    int ip;                    /* similarity ip: rows as given, z_j the mean, e_j scaled ([X1]) */
+    float xs_scale;            /* ip: E rows are e_j / xs_scale; cosine: 1 */
     uint8_t rows_type;         /* the VECTORS sections' type: f32, or f16 (for f16 and i8) */
     const char *stage;         /* for graph progress */
 } build_ctx;

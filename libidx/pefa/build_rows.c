@@ -10,7 +10,8 @@
  *   rows    P and Q: checked (no NaN/inf), 1/|row| kept, written as stored
  *   z       z_j = normalise(S_j), S_j = sum_i Y_ij q_i, in parallel per block
  *   e       e_j = lam p_j + (1-lam) z_j and its unit column (z recomputed:
- *           O(nnz d), cheaper than keeping Z)
+ *           O(nnz d), cheaper than keeping Z); under ip e_j / max|e| first,
+ *           which takes one pass more
  *   graphs  per target: map the rows, build, write the graph, the codes
  */
 #include <math.h>
@@ -45,9 +46,10 @@ static void unit_row(const build_src *s, const double *scale, uint32_t r, uint32
     for (uint32_t k = 0; k < dim; k++) v[k] = (float)(v[k] * scale[r]);
 }
 
-/* rows [from, from + n) of src into v, checked; scale[r] = 1/|row| or 0 */
-static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint32_t dim, float *v, double *scale,
-                            uint64_t *zeros)
+/* rows [from, from + n) of src into v, checked; scale[r] = 1/|row| or 0
+ * (cosine), 1 (ip) */
+static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint32_t dim, int ip, float *v,
+                            double *scale, uint64_t *zeros)
 {
     for (uint32_t r = from; r < from + n; r++) {
         float *x = v + (size_t)(r - from) * dim;
@@ -58,7 +60,7 @@ static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint3
                             isnan(x[k]) ? "NaN" : "infinite");
             sum += (double)x[k] * x[k];
         }
-        scale[r] = sum > 0 ? 1.0 / sqrt(sum) : 0.0;
+        scale[r] = ip ? 1.0 : sum > 0 ? 1.0 / sqrt(sum) : 0.0; /* ip: rows as given */
         *zeros += sum == 0;
         for (uint32_t k = 0; k < dim; k++) x[k] = (float)(x[k] * scale[r]);
     }
@@ -99,7 +101,7 @@ static int stream_rows(build_ctx *c, const build_src *s, uint32_t n, double *sca
     if (!rc && target) rc = begin_vectors(c, target, n, c->dim, required);
     for (uint32_t r = 0; r < n && !rc; r += b) {
         uint32_t k = n - r < b ? n - r : b;
-        rc = check_rows_block(s, r, k, c->dim, v, scale, zeros);
+        rc = check_rows_block(s, r, k, c->dim, c->ip, v, scale, zeros);
         if (!rc && target) rc = write_block(c, v, k, c->dim, h);
     }
     if (!rc && target) rc = pefa_writer_end(c->w);
@@ -135,18 +137,22 @@ typedef struct {
     uint64_t empty;
 } z_job;
 
-/* z_p (f32, unit or 0) into z; |S_p| returned */
+/* z_p (f32: unit, or under ip the Y-weighted mean; 0 without training
+ * queries) into z; |S_p| returned */
 static double z_row(const build_ctx *c, uint32_t p, float *z, float *tmp)
 {
     const ycsr *yt = &c->yt;
-    double s = 0;
+    double s = 0, wsum = 0;
     memset(z, 0, c->dim * sizeof(float));
     for (uint64_t k = yt->rowptr[c->p_from + p]; k < yt->rowptr[c->p_from + p + 1]; k++) {
         unit_row(&c->src_q, c->qs, yt->cols[k], c->dim, tmp);
         for (uint32_t d = 0; d < c->dim; d++) z[d] += yt->vals[k] * tmp[d];
+        wsum += yt->vals[k];
     }
     for (uint32_t d = 0; d < c->dim; d++) s += (double)z[d] * z[d];
-    if (s > 0) {
+    if (s > 0 && c->ip) { /* the mean training query, in the encoder's units */
+        for (uint32_t d = 0; d < c->dim; d++) z[d] = (float)(z[d] / wsum);
+    } else if (s > 0) {
         double inv = 1.0 / sqrt(s);
         for (uint32_t d = 0; d < c->dim; d++) z[d] = (float)(z[d] * inv);
     } else {
@@ -164,6 +170,7 @@ static void e_row(const build_ctx *c, uint32_t p, const float *z, float *e)
     unit_row(&c->src_p, c->ps, p, c->dim, e);
     for (uint32_t d = 0; d < c->dim; d++) {
         e[d] = lam * e[d] + (1 - lam) * z[d];
+        if (c->ip) e[d] = e[d] / c->xs_scale; /* [X1] every |e_j| <= 1 under ip too */
         s += (double)e[d] * e[d];
     }
     e[c->dim] = s < 1 ? (float)sqrt(1 - s) : 0.0f;
@@ -206,7 +213,20 @@ static uint64_t zblock(build_ctx *c, uint32_t from, uint32_t n, int e, float *ou
     return empty;
 }
 
-/* the XS_Z (e = 0) or XS (e = 1) section, block by block */
+/* the largest |e_j|^2 (first dim columns) of n rows */
+static double max_norm2(const float *v, uint32_t n, uint32_t dim)
+{
+    double mx = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        double s = 0;
+        for (uint32_t d = 0; d < dim; d++) s += (double)v[(size_t)r * (dim + 1) + d] * v[(size_t)r * (dim + 1) + d];
+        if (s > mx) mx = s;
+    }
+    return mx;
+}
+
+/* the XS_Z (e = 0) or XS (e = 1) section, block by block; e = 2 writes
+ * nothing and finds the ip scale instead (*empty: the largest |e_j|^2) */
 static int stream_xs(build_ctx *c, int e, uint64_t *empty)
 {
     uint32_t cols = c->dim + (e ? 1 : 0), b = block_rows(cols);
@@ -214,14 +234,22 @@ static int stream_xs(build_ctx *c, int e, uint64_t *empty)
     uint16_t *h = (uint16_t *)malloc((size_t)b * cols * sizeof(uint16_t));
     float *tmp = (float *)malloc((size_t)PEFA_MAX_THREADS * 2 * c->dim * sizeof(float));
     int rc = v && h && tmp ? 0 : pefa__set_error(PEFA_ERR_NOMEM, "pefa_build: out of memory for a row block");
-    if (!rc) rc = begin_vectors(c, e ? PEFA_TARGET_XS : PEFA_TARGET_XS_Z, c->n_p, cols, 0);
+    double mx = 0;
+    if (!rc && e < 2) rc = begin_vectors(c, e ? PEFA_TARGET_XS : PEFA_TARGET_XS_Z, c->n_p, cols, 0);
     for (uint32_t r = 0; r < c->n_p && !rc; r += b) {
         uint32_t k = c->n_p - r < b ? c->n_p - r : b;
-        *empty += zblock(c, r, k, e, v, tmp);
+        uint64_t n0 = zblock(c, r, k, e != 0, v, tmp);
+        if (e == 2) {
+            double m = max_norm2(v, k, c->dim);
+            mx = m > mx ? m : mx;
+            continue;
+        }
+        *empty += n0;
         rc = write_block(c, v, k, cols, h);
         pefa__build_progress(c, e ? "xs vectors" : "z vectors", r + k, c->n_p);
     }
-    if (!rc) rc = pefa_writer_end(c->w);
+    if (!rc && e < 2) rc = pefa_writer_end(c->w);
+    if (e == 2) c->xs_scale = mx > 0 ? (float)sqrt(mx) : 1.0f;
     free(v);
     free(h);
     free(tmp);
@@ -245,6 +273,7 @@ int pefa__build_e(build_ctx *c)
     double t = pefa__build_now();
     uint64_t empty = 0;
     if (!c->has_q) return 0;
+    if (c->ip) FORWARD_IF_ERROR(stream_xs(c, 2, &empty)); /* the scale first: a pass more under ip */
     FORWARD_IF_ERROR(stream_xs(c, 1, &empty));
     c->st.seconds_xs += pefa__build_now() - t;
     return 0;

@@ -66,6 +66,31 @@ static int graph(pefa_index *ix, pefa_model *m, uint32_t target, const void *vec
     return rc ? rc : codes(ix, m, target, v);
 }
 
+/* [P2] the metric: the header flag decides; META must agree with it. A
+ * cosine file may say pefa.metric=ip with pefa.normalise=l2 (files of
+ * 2026-11: unit rows, so their inner product is the cosine) */
+static int model_metric(pefa_index *ix, pefa_model *m)
+{
+    pefa_file_info fi;
+    const char *mt = "cosine", *nz = "l2", *xs;
+    int ip;
+    pefa_index_file_info(ix, &fi);
+    ip = (fi.flags & PEFA_FILE_FLAG_METRIC_IP) != 0;
+    if (pefa_index_meta_get(ix, "pefa.metric", &mt) != 0) mt = ip ? "?" : "cosine";
+    if (pefa_index_meta_get(ix, "pefa.normalise", &nz) != 0) nz = ip ? "?" : "l2";
+    RETURN_ERROR_IF(ip && (strcmp(mt, "ip") != 0 || strcmp(nz, "none") != 0), PEFA_ERR_CORRUPT,
+                    "%s: the header says metric ip, META says pefa.metric=%s pefa.normalise=%s", m->path, mt, nz);
+    RETURN_ERROR_IF(!ip && (strcmp(nz, "l2") != 0 || (strcmp(mt, "cosine") != 0 && strcmp(mt, "ip") != 0)),
+                    PEFA_ERR_CORRUPT, "%s: META pefa.metric=%s pefa.normalise=%s without the header's metric-ip flag",
+                    m->path, mt, nz);
+    m->info.similarity = ip ? PEFA_SIMILARITY_IP : PEFA_SIMILARITY_COSINE;
+    m->info.xs_scale = 1.0f;
+    if (ip && pefa_index_meta_get(ix, "pefa.xs_scale", &xs) == 0) m->info.xs_scale = strtof(xs, NULL);
+    RETURN_ERROR_IF(!(m->info.xs_scale > 0) || m->info.xs_scale > 3.4e38f, PEFA_ERR_CORRUPT,
+                    "%s: META pefa.xs_scale is not a positive number", m->path);
+    return 0;
+}
+
 /* META counts, dimension, vector type and XS lambda */
 static int model_meta(pefa_index *ix, pefa_model *m)
 {
@@ -86,7 +111,7 @@ static int model_meta(pefa_index *ix, pefa_model *m)
     m->stride = (size_t)m->info.dim * pefa_type_size((uint8_t)m->elem);
     m->stride_e = m->stride + pefa_type_size((uint8_t)m->elem);
     m->info.xs_lambda = pefa_index_meta_get(ix, "pefa.xs_lambda", &s) == 0 ? strtof(s, NULL) : 0.5f;
-    return 0;
+    return model_metric(ix, m);
 }
 
 /* the default setting: META tune.* when the index was tuned, else ERM */

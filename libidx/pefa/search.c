@@ -125,10 +125,15 @@ static int search_set(pefa_searcher *s, const hnsw_view *g, int has_graph, const
         got = pefa__exact_search(vecs, rows, cols, stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     else
         got = pefa__hnsw_search(g, s->q, n, ef, s->hs, s->ids, s->scores);
+    /* never silently fewer than asked: a graph that reaches fewer than n
+     * nodes (badly connected, or damaged) is replaced by a scan */
+    if (got >= 0 && (uint32_t)got < n && (uint32_t)got < rows && !exact && has_graph)
+        got = pefa__exact_search(vecs, rows, cols, stride, s->m->elem, s->q, n, s->hs, s->ids, s->scores);
     if (got < 0) return pefa__set_error(got, "%s: vector search failed: %s", s->m->path, pefa_strerror(got));
     return got;
 }
 
+/* the query into s->q: L2-normalised under cosine, as given under ip */
 int pefa__sq_prepare(pefa_searcher *s, const float *q)
 {
     double norm = 0;
@@ -137,6 +142,10 @@ int pefa__sq_prepare(pefa_searcher *s, const float *q)
         RETURN_ERROR_IF(!isfinite(q[i]), PEFA_ERR_INVALID_ARG, "query value %u is %s", i,
                         isnan(q[i]) ? "NaN" : "infinite");
         norm += (double)q[i] * q[i];
+    }
+    if (s->m->info.similarity == PEFA_SIMILARITY_IP) {
+        memcpy(s->q, q, d * sizeof(float));
+        return 0;
     }
     norm = sqrt(norm);
     for (uint32_t i = 0; i < d; i++) s->q[i] = norm > 0 ? (float)(q[i] / norm) : 0.0f;
@@ -189,9 +198,9 @@ static int search_one(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32
                  : search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride,
                               r->k, r->ef, r->exact);
     if (got < 0) return got;
-    for (int i = 0; i < got; i++) {
+    for (int i = 0; i < got; i++) { /* XS rows are e_j / xs_scale ([X1]; 1 under cosine) */
         hits[i].row = s->ids[i];
-        hits[i].score = s->scores[i];
+        hits[i].score = xs && m->info.xs_scale != 1.0f ? s->scores[i] * m->info.xs_scale : s->scores[i];
     }
     *n_hits = (uint32_t)got;
     return 0;

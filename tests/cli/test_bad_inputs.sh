@@ -45,6 +45,11 @@ t pefa-build "query dimension differs" 1 "dimension 50 does not match" "${B[@]}"
 t pefa-build "fewer ids than rows" 1 "299 ids" "${B[@]}" --passages p.npy --passage-ids pids_short.txt
 t pefa-build "duplicate passage id" 1 "duplicate" "${B[@]}" --passages p.npy --passage-ids pids_dup.txt
 t pefa-build "empty line in id file" 1 "pids_empty_line.txt:11" "${B[@]}" --passages p.npy --passage-ids pids_empty_line.txt
+t pefa-build "id with a space" 1 "pids_space.txt:7: id 'doc 7' has a space at byte 3" "${B[@]}" --passages p.npy --passage-ids pids_space.txt
+t pefa-build "id with a trailing space (nothing is stripped)" 1 "pids_trailing_space.txt:9: id '" "${B[@]}" --passages p.npy --passage-ids pids_trailing_space.txt
+t pefa-build "id that is not UTF-8" 1 "pids_bad_utf8.txt:5: id 'caf\\xe9' is not valid UTF-8 at byte 3" "${B[@]}" --passages p.npy --passage-ids pids_bad_utf8.txt
+t pefa-build "id file ending in a blank line (accepted)" 0 "" "${B[@]}" --passages p.npy --passage-ids pids_final_blank.txt
+t pefa-build "qrels: every score <= 0" 1 "qrels_nonpositive.tsv: no relevance pair with a score > 0" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_nonpositive.tsv
 t pefa-build "qrels: unknown query id" 1 "qrels_unknown_q.tsv:2: query id 'NO-SUCH-QUERY' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_q.tsv
 t pefa-build "qrels: unknown passage id" 1 "qrels_unknown_p.tsv:2: passage id 'NO-SUCH-DOC' not found" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv
 t pefa-build "qrels: unknown id with --skip-missing (warning, builds)" 0 "skipped 1 of 2 lines" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_unknown_p.tsv --skip-missing
@@ -66,6 +71,19 @@ else
 fi
 mkdir outdir
 t pefa-build "output path is a directory" 1 "is a directory" -o outdir --passages p.npy
+cp p.npy p_in.npy; cp pids.txt pids_in.txt; cp qrels.tsv qrels_in.tsv
+t pefa-build "-o is the passages file" 2 "is the --passages input p_in.npy" -o ./p_in.npy --passages p_in.npy -q
+t pefa-build "-o is the passage id file" 2 "is the --passage-ids input" -o pids_in.txt --passages p.npy --passage-ids pids_in.txt -q
+t pefa-build "-o is the qrels file" 2 "is the --qrels input" -o qrels_in.tsv "${ok_q[@]/qrels.tsv/qrels_in.tsv}" --passages p.npy --passage-ids pids.txt -q
+cmp -s p.npy p_in.npy && cmp -s pids.txt pids_in.txt && cmp -s qrels.tsv qrels_in.tsv \
+  || { echo "FAILED: an input named by -o was changed"; fail=$((fail+1)); }
+echo "some notes" > notes.txt
+t pefa-build "-o names a file that is not a pefa index" 2 "not a pefa index; not replacing it (--force" -o notes.txt --passages p.npy -q
+grep -q "some notes" notes.txt || { echo "FAILED: notes.txt was replaced"; fail=$((fail+1)); }
+t pefa-build "-o '' (empty path)" 2 "the output path is empty" -o '' --passages p.npy
+t pefa-build "--seed -1" 2 "--seed: -1 is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed -1
+t pefa-build "--seed with 21 digits" 2 "is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed 123456789012345678901
+t pefa-build ".ivecs given as passages" 1 "p.ivecs: .ivecs holds int32 vectors, not float32" "${B[@]}" --passages p.ivecs
 # disk full: a file-size limit makes write() fail the same way ENOSPC does
 (trap '' XFSZ; ulimit -f 50; t pefa-build "disk full (write fails)" 1 "write failed" "${B[@]}" --passages p.npy --no-graphs; echo "$pass $fail $n" > counts) ; read -r pass fail n < counts
 
@@ -97,7 +115,17 @@ mv saved.ids "$ids"
 t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
 t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
 t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
+t pefa-query "--knn with --mode erm" 2 "--knn works with --mode xl" good.pefa "${Qq[@]}" --mode erm --knn 8
+t pefa-query "--topk-p with --mode xs" 2 "--topk-p works with --mode xl" good.pefa "${Qq[@]}" --mode xs --topk-p 50
+t pefa-query "--lambda with --mode erm" 2 "--lambda works with --mode xs or xl" good.pefa "${Qq[@]}" --lambda 0.3
+"$bin"/pefa-build -q -o nographs.pefa --passages p.npy --no-graphs
+t pefa-query "--ef on an index without graphs (warning)" 0 "--ef has no effect: nographs.pefa has no HNSW graph" nographs.pefa "${Qq[@]}" --ef 50
 t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"
+Qi=(--queries test.npy --query-ids test_ids.txt --no-output)
+t pefa-query "eval qrels: no line names a test query" 1 "test_qrels_other.tsv: none of its 2 lines names one of the 20 queries" good.pefa "${Qi[@]}" --qrels test_qrels_other.tsv
+t pefa-query "eval qrels: header only" 1 "qrels_header_only.tsv: no relevance judgements" good.pefa "${Qi[@]}" --qrels qrels_header_only.tsv
+t pefa-query "eval qrels: no score > 0" 1 "test_qrels_zero.tsv: no test query has a relevant passage (score > 0)" good.pefa "${Qi[@]}" --qrels test_qrels_zero.tsv
+t pefa-query "eval qrels: a bad line (before any query runs)" 1 "qrels_bad_score.tsv:2: score 'abc'" good.pefa "${Qi[@]}" --qrels qrels_bad_score.tsv
 t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
 
 echo "$pass passed, $fail failed"

@@ -116,5 +116,23 @@ run "$DUMP" --version
 expect_status "--version" 0
 expect_grep "--version" "$TMP/out" '^pefa-dump (pefa [0-9]'
 
+# ---- one meaning for -V, file names, write errors -----------------------------------
+run "$DUMP" -V
+expect_status "-V is --version" 0
+expect_grep "-V prints the version" "$TMP/out" '^pefa-dump (pefa [0-9]'
+run "$DUMP" -V "$GOLD"
+expect_status "-V with a FILE: usage error, not a silent skip of --verify" 2
+expect_grep "-V with a FILE: says --verify" "$TMP/err" 'takes no FILE (to check files: --verify)'
+run "$DUMP" --sections "$GOLD" "$GOLD"
+expect_status "two files" 0
+if [ "$(grep -c "^==> $GOLD <==\$" "$TMP/out")" -eq 2 ]; then ok "two files: a header naming each"; else bad "two files: no header per file"; fi
+run "$DUMP" "$GOLD"
+if grep -q '^==> ' "$TMP/out"; then bad "one file: header printed"; else ok "one file: no header"; fi
+if [ -w /dev/full ]; then
+    set +e; "$DUMP" "$GOLD" > /dev/full 2>"$TMP/err"; status=$?; set -e
+    expect_status "stdout is /dev/full" 1
+    expect_grep "stdout is /dev/full: message" "$TMP/err" 'writing to stdout failed'
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

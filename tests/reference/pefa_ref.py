@@ -9,9 +9,11 @@ Data directory layout (as data/scifact/):
   train_qrels.tsv (BEIR: query-id, corpus-id, score), test_queries.npy,
   test_query_ids.txt
 
-All embedding rows are L2-normalised first (a zero row stays zero).
+With --metric cosine (default) all embedding rows are L2-normalised first (a zero row
+stays zero); with --metric ip (raw inner product) nothing is normalised.
   ERM : score_j = <q, p_j>
-  XS  : z_j = normalise(sum_i Y_ij q_i); e_j = lam p_j + (1 - lam) z_j; score_j = <q, e_j>
+  XS  : z_j = normalise(sum_i Y_ij q_i) (cosine) or sum_i Y_ij q_i / sum_i Y_ij (ip);
+        e_j = lam p_j + (1 - lam) z_j; score_j = <q, e_j>
   XL  : NN = the k train queries with largest <q, q_i> (ties: smaller row);
         w_i = <q, q_i> / k (v0, k = min(--knn, n_train)) or <q, q_i> (v1);
         s_j = sum_{i in NN} w_i Y_ij;
@@ -19,13 +21,16 @@ All embedding rows are L2-normalised first (a zero row stays zero).
         the neighbours' Y rows;
         exact      : score_j = lam <q, p_j> + (1 - lam) s_j for every candidate
         sparse-add : ERM part only for ERM candidates, kNN part only for kNN ones.
-Y_ij = sum of the qrels scores of the pair (duplicates add up).
+Y_ij = sum of the qrels scores of the pair (duplicates add up); a pair whose sum is <= 0
+is not relevant and is left out of Y (as pefa-build does).
 
 Output TSV: query_id \t rank \t passage_id \t score   (rank from 1, score %.7g),
 ordered by score descending, then passage row ascending.
-With --qrels: prints recall@10, @20, @100 (|topk & rel| / max(|rel|, 1), averaged over
-ALL test queries) and ndcg@10 (gain = qrels score, discount log2(rank + 1), ideal
-from the qrels).
+With --qrels: prints recall@10, @20, @100 (|topk & rel| / |rel|) and ndcg@10 (gain = the
+pair's summed qrels score, discount log2(rank + 1), ideal from the qrels), where rel = the
+passages whose summed score is > 0; averaged over the JUDGED test queries only (those with
+at least one relevant passage), as trec_eval / pytrec_eval / BEIR do; the others are
+counted as skipped.
 
 Computation is float64 by default (--dtype f32 for float32 arithmetic).
 """
@@ -112,14 +117,18 @@ def load(data):
         print("warning: %d train qrels pairs with unknown ids skipped" % skipped, file=sys.stderr)
     Yrows = [dict() for _ in range(len(trids))]
     for (i, jj), v in Y.items():
-        Yrows[i][jj] = v
+        if v > 0:
+            Yrows[i][jj] = v
     return P, pids, Qtr, trids, Yrows, Qte, teids
 
 
 def run(args):
     dt = np.float32 if args.dtype == "f32" else np.float64
     P, pids, Qtr, trids, Yrows, Qte, teids = load(args.data)
-    P, Qtr, Qte = l2norm(P, dt), l2norm(Qtr, dt), l2norm(Qte, dt)
+    if args.metric == "ip":
+        P, Qtr, Qte = P.astype(dt), Qtr.astype(dt), Qte.astype(dt)
+    else:
+        P, Qtr, Qte = l2norm(P, dt), l2norm(Qtr, dt), l2norm(Qte, dt)
     lam = dt(args.lam)
     one_m = dt(1.0) - lam
     n_p = P.shape[0]
@@ -133,10 +142,17 @@ def run(args):
 
     elif args.mode == "xs":
         Z = np.zeros((n_p, P.shape[1]), dtype=np.float64)
+        W = np.zeros(n_p, dtype=np.float64)
         for i, row in enumerate(Yrows):
             for j, v in row.items():
                 Z[j] += v * Qtr[i].astype(np.float64)
-        Z = l2norm(Z, dt)
+                W[j] += v
+        if args.metric == "ip":
+            nz = W > 0
+            Z[nz] /= W[nz, None]
+            Z = Z.astype(dt)
+        else:
+            Z = l2norm(Z, dt)
         E = lam * P + one_m * Z
         S = Qte @ E.T
         for r in range(Qte.shape[0]):
@@ -180,29 +196,36 @@ def run(args):
                     f.write("%s\t%d\t%s\t%.7g\n" % (qid, rank, pids[j], s))
 
     if args.qrels:
-        rel = defaultdict(dict)
-        for q, p, s in read_qrels(args.qrels):
-            if s > 0:
-                rel[q][p] = rel[q].get(p, 0.0) + s
-        unknown = set(rel) - set(teids)
-        if unknown:
-            print("warning: %d qrels query ids not among the test queries (ignored)" % len(unknown), file=sys.stderr)
-        cut = [10, 20, 100]
-        rec = {c: 0.0 for c in cut}
-        ndcg = 0.0
-        for qid, res in zip(teids, results):
-            rq = rel.get(qid, {})
-            ranked = [pids[j] for j, _ in res]
-            for c in cut:
-                hit = sum(1 for p in ranked[:c] if p in rq)
-                rec[c] += hit / max(len(rq), 1)
-            dcg = sum(rq.get(p, 0.0) / math.log2(i + 2) for i, p in enumerate(ranked[:10]))
-            ideal = sorted(rq.values(), reverse=True)[:10]
-            idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-            ndcg += dcg / idcg if idcg > 0 else 0.0
-        n = len(teids)
-        print("recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f queries=%d"
-              % (rec[10] / n, rec[20] / n, rec[100] / n, ndcg / n, n))
+        evaluate(args.qrels, teids, [[pids[j] for j, _ in res] for res in results])
+
+
+def evaluate(qrels_path, teids, ranked_ids):
+    """recall@10/20/100 and ndcg@10 over the judged queries (trec_eval conventions)."""
+    summed = defaultdict(lambda: defaultdict(float))
+    for q, p, s in read_qrels(qrels_path):
+        summed[q][p] += s
+    rel = {q: {p: g for p, g in ps.items() if g > 0} for q, ps in summed.items()}
+    unknown = set(rel) - set(teids)
+    if unknown:
+        print("warning: %d qrels query ids not among the test queries (ignored)" % len(unknown), file=sys.stderr)
+    cut = [10, 20, 100]
+    rec = {c: 0.0 for c in cut}
+    ndcg = 0.0
+    judged = skipped = 0
+    for qid, ranked in zip(teids, ranked_ids):
+        rq = rel.get(qid, {})
+        if not rq:
+            skipped += 1
+            continue
+        judged += 1
+        for c in cut:
+            rec[c] += sum(1 for p in ranked[:c] if p in rq) / len(rq)
+        dcg = sum(rq.get(p, 0.0) / math.log2(i + 2) for i, p in enumerate(ranked[:10]))
+        ideal = sorted(rq.values(), reverse=True)[:10]
+        ndcg += dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    n = max(judged, 1)
+    print("recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f judged=%d skipped=%d"
+          % (rec[10] / n, rec[20] / n, rec[100] / n, ndcg / n, judged, skipped))
 
 
 def main():
@@ -218,6 +241,7 @@ def main():
     ap.add_argument("--out", default=None, help="write the ranked lists as TSV here")
     ap.add_argument("--qrels", default=None, help="evaluate against this qrels TSV")
     ap.add_argument("--dtype", choices=["f64", "f32"], default="f64")
+    ap.add_argument("--metric", choices=["cosine", "ip"], default="cosine")
     args = ap.parse_args()
     if not (0.0 <= args.lam <= 1.0):
         ap.error("--lambda must be in [0, 1]")

@@ -213,6 +213,7 @@ static void h_hdrsize(uint8_t *b, const fixture *f) { (void)f; st32(b + H_HDRSIZ
 static void h_direntsize(uint8_t *b, const fixture *f) { (void)f; st32(b + H_DIRENTSIZE, 64); }
 static void h_direntsize_odd(uint8_t *b, const fixture *f) { (void)f; st32(b + H_DIRENTSIZE, 132); }
 static void h_flag0(uint8_t *b, const fixture *f) { (void)f; st64(b + H_FLAGS, 1); }
+static void h_flag1(uint8_t *b, const fixture *f) { (void)f; st64(b + H_FLAGS, 2); }
 static void h_flag31(uint8_t *b, const fixture *f) { (void)f; st64(b + H_FLAGS, 1ull << 31); }
 static void h_flag32(uint8_t *b, const fixture *f) { (void)f; st64(b + H_FLAGS, 1ull << 32); }
 static void h_flag63(uint8_t *b, const fixture *f) { (void)f; st64(b + H_FLAGS, 1ull << 63); }
@@ -243,7 +244,8 @@ static void test_header_lies(void **state)
     assert_int_equal(lie(f, h_hdrsize), PEFA_ERR_CORRUPT);
     assert_int_equal(lie(f, h_direntsize), PEFA_ERR_CORRUPT);
     assert_int_equal(lie(f, h_direntsize_odd), PEFA_ERR_CORRUPT);
-    assert_int_equal(lie(f, h_flag0), PEFA_ERR_VERSION);        /* [H5] */
+    assert_int_equal(lie(f, h_flag0), 0);                       /* [H5] bit 0: METRIC_IP, understood */
+    assert_int_equal(lie(f, h_flag1), PEFA_ERR_VERSION);        /* [H5] */
     assert_int_equal(lie(f, h_flag31), PEFA_ERR_VERSION);
     assert_int_equal(lie(f, h_flag32), 0);                      /* ignorable flags */
     assert_int_equal(lie(f, h_flag63), 0);

@@ -257,6 +257,52 @@ static void lie_meta_counts(uint8_t *img)
     p[11] = '9';
 }
 
+/* every node of the passage and XS graphs without a neighbour: a valid but
+ * useless graph. A search must still return k hits (never silently fewer):
+ * the exact answer, by a scan, when the graph yields fewer than asked. */
+static void isolate_graph(uint8_t *img, uint32_t target)
+{
+    uint8_t *l0 = data_of(img, PEFA_KIND_HNSW_L0, target);
+    uint8_t *e = dirent_of(img, PEFA_KIND_HNSW_UPPER_ADJ, target);
+    uint32_t stride = 1 + ld32(data_of(img, PEFA_KIND_HNSW_INFO, target) + G_M0);
+    for (uint32_t v = 0; v < NP; v++) st32(l0 + 4 * (size_t)v * stride, 0);
+    memset(img + ld64(e + D_OFFSET), 0, (size_t)ld64(e + D_STORED));
+    reseal(img, PEFA_KIND_HNSW_L0, target);
+    reseal(img, PEFA_KIND_HNSW_UPPER_ADJ, target);
+}
+
+static void test_disconnected_graph_gives_k(void **state)
+{
+    uint8_t *img = malloc(g_len);
+    pefa_index *ix;
+    pefa_searcher *s;
+    pefa_hit hits[20], want[20];
+    uint32_t n, nw;
+    (void)state;
+    memcpy(img, g_img, g_len);
+    isolate_graph(img, PEFA_TARGET_PASSAGES);
+    isolate_graph(img, PEFA_TARGET_XS);
+    spit(g_bad, img, g_len);
+    assert_int_equal(pefa_index_open(g_bad, &ix), 0);
+    assert_int_equal(pefa_searcher_new(ix, &s), 0);
+    for (int mode = PEFA_MODE_ERM; mode <= PEFA_MODE_XL; mode++)
+        for (int q = 0; q < 5; q++) {
+            pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
+            p.mode = mode;
+            p.k = 20;
+            p.ef = 10; /* a beam of 20 over 600 rows: the graph is searched, not scanned */
+            p.topk_p = 20;
+            assert_int_equal(pefa_search(s, g_Q + q * DIM, &p, hits, &n), 0);
+            if (n != 20) fail_msg("mode %d query %d: %u hits, expected 20", mode, q, n);
+            p.exact = 1;
+            assert_int_equal(pefa_search(s, g_Q + q * DIM, &p, want, &nw), 0);
+            for (uint32_t h = 0; h < n; h++) assert_int_equal(hits[h].row, want[h].row);
+        }
+    pefa_searcher_free(s);
+    pefa_index_close(ix);
+    free(img);
+}
+
 static void test_hostile_files(void **state)
 {
     (void)state;
@@ -329,6 +375,6 @@ static int teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile_files)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_hostile_files), cmocka_unit_test(test_disconnected_graph_gives_k)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "kernels/dist.h"
+#include "util/cli.h"
 #include "util/input.h"
 
 #define ERRLEN 512
@@ -548,13 +549,17 @@ static void idlist_valid(void **st)
     tin_idlist_free(&l);
     tin_idlist_free(&l);
 
-    /* no final newline, CRLF, trailing blanks, BOM, inner spaces kept */
-    assert_int_equal(IDL("\xef\xbb\xbfx1\r\nx 2  \r\nx3\t\r\nlast", &l, err), 0);
+    /* [I6] no final newline, CRLF, BOM; empty lines at the very end ignored */
+    assert_int_equal(IDL("\xef\xbb\xbfx1\r\nx2\r\nd\xc3\xa9j\xc3\xa0\r\nlast", &l, err), 0);
     assert_int_equal(l.n, 4);
     assert_string_equal(l.ids[0], "x1");
-    assert_string_equal(l.ids[1], "x 2");
-    assert_string_equal(l.ids[2], "x3");
+    assert_string_equal(l.ids[1], "x2");
+    assert_string_equal(l.ids[2], "d\xc3\xa9j\xc3\xa0");
     assert_string_equal(l.ids[3], "last");
+    tin_idlist_free(&l);
+    assert_int_equal(IDL("a\nb\n\n\r\n\n", &l, err), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.ids[1], "b");
     tin_idlist_free(&l);
 
     /* empty input: zero ids, not an error here */
@@ -575,7 +580,8 @@ static void idlist_valid(void **st)
     big[511] = 'z';
     big[512] = '\n';
     assert_int_equal(idl(big, 513, &l, err), -1);
-    assert_non_null(strstr(err, "ids.txt:1: id of 512 bytes"));
+    assert_non_null(strstr(err, "ids.txt:1: id 'zzz"));
+    assert_non_null(strstr(err, "is 512 bytes long"));
 }
 
 static void idlist_errors(void **st)
@@ -589,20 +595,29 @@ static void idlist_errors(void **st)
     assert_int_equal(IDL("a\nb\nc\nabc\nd\ne\nf\ng\nh\ni\nj\nabc\r\n", &l, err), -1);
     assert_string_equal(err, "ids.txt:12: duplicate id 'abc' (first on line 4)");
     assert_int_equal(IDL("a\n\nb\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:2: empty id");
+    assert_string_equal(err, "ids.txt:2: empty line (one id per line, in row order)");
+    assert_int_equal(IDL("a\n\r\nb", &l, err), -1);
+    assert_string_equal(err, "ids.txt:2: empty line (one id per line, in row order)");
+    /* [I6] one rule, nothing stripped: leading and trailing blanks are refused alike */
     assert_int_equal(IDL("a\n  \t \r\nb\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:2: empty id");
-    assert_int_equal(IDL("a\nb\n\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:3: empty id");
-    assert_int_equal(IDL("\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:1: empty id");
+    assert_non_null(strstr(err, "ids.txt:2: id '  \\x09 ' has a space at byte 0"));
+    assert_int_equal(IDL("a\n b\n", &l, err), -1);
+    assert_non_null(strstr(err, "ids.txt:2: id ' b' has a space at byte 0"));
+    assert_int_equal(IDL("a\nb \n", &l, err), -1);
+    assert_non_null(strstr(err, "ids.txt:2: id 'b ' has a space at byte 1"));
     assert_int_equal(IDL("a\nb\x00x\nc\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:2: NUL byte in id (column 2; not a text file?)");
+    assert_non_null(strstr(err, "ids.txt:2: id 'b\\x00x' has the control character U+0000 at byte 1"));
     assert_int_equal(IDL("a\nb\tc\n", &l, err), -1);
-    assert_non_null(strstr(err, "ids.txt:2: id contains a tab"));
-    /* an id with odd bytes is shown escaped */
-    assert_int_equal(IDL("\x01\xff\n\x01\xff\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:2: duplicate id '\\x01\\xff' (first on line 1)");
+    assert_non_null(strstr(err, "ids.txt:2: id 'b\\x09c' has a tab at byte 1"));
+    assert_int_equal(IDL("a\nb\xff" "c\n", &l, err), -1);
+    assert_non_null(strstr(err, "ids.txt:2: id 'b\\xffc' is not valid UTF-8 at byte 1"));
+    assert_int_equal(IDL("a\nb\xc2\x85\n", &l, err), -1); /* U+0085, a C1 control (NEL) */
+    assert_non_null(strstr(err, "has the control character U+0085 at byte 1"));
+    assert_int_equal(IDL("a\xed\xa0\x80\n", &l, err), -1); /* a UTF-16 surrogate */
+    assert_non_null(strstr(err, "is not valid UTF-8 at byte 1"));
+    /* an id with odd (valid) bytes is shown escaped */
+    assert_int_equal(IDL("\xc3\xa9\n\xc3\xa9\n", &l, err), -1);
+    assert_string_equal(err, "ids.txt:2: duplicate id '\\xc3\\xa9' (first on line 1)");
 }
 
 static void idlist_file(void **st)
@@ -625,6 +640,18 @@ static void idlist_file(void **st)
     assert_non_null(strstr(err, "cannot open: No such file or directory"));
     assert_int_equal(tin_idlist_read(tmpdir, &l, err, ERRLEN), -1);
     assert_non_null(strstr(err, "is a directory"));
+}
+
+/* JSON for any bytes: ids from an index built before format [I6] */
+static void json_any_bytes(void **st)
+{
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    (void)st;
+    assert_non_null(f);
+    cli_json_str(f, "a\"b\\c\td\x01" "e\xff" "f\xc3\xa9");
+    fclose(f);
+    assert_string_equal(buf, "\"a\\\"b\\\\c\\td\\u0001e\\u00fff\xc3\xa9\"");
 }
 
 /* ---- id hash ------------------------------------------------------------- */
@@ -796,6 +823,7 @@ int main(void)
         cmocka_unit_test(matrix_files),
         cmocka_unit_test(idlist_valid),
         cmocka_unit_test(idlist_errors),
+        cmocka_unit_test(json_any_bytes),
         cmocka_unit_test(idlist_file),
         cmocka_unit_test(idhash_lookups),
         cmocka_unit_test(qrels_valid),

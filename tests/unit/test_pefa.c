@@ -19,6 +19,7 @@
 #include "pefa.h"
 #include "util/input.h"
 #include "pefa/ycsr.h"
+#include "test_util.h"
 
 #define NP 5000
 #define NQ 200
@@ -600,6 +601,50 @@ static void test_bad_arguments(void **state)
     free(Q2);
 }
 
+/* [I6] one rule for ids: pefa_id_check, enforced by pefa_build before any
+ * long stage; relevance values must be > 0 */
+static void test_id_rule_and_pair_values(void **state)
+{
+    char path[320], big[600];
+    static const char *pids[4] = {"d0", "d1", "d2", "d 3"};
+    pefa_pair pair = {1, 2, -1};
+    pefa_build_input in;
+    (void)state;
+    assert_int_equal(pefa_id_check("doc-1", 5), 0);
+    assert_int_equal(pefa_id_check("caf\xc3\xa9", 5), 0);
+    assert_int_equal(pefa_id_check("a b", 3), PEFA_ERR_BAD_INPUT);
+    assert_non_null(strstr(pefa_last_error_detail(), "has a space at byte 1"));
+    assert_int_equal(pefa_id_check("a\tb", 3), PEFA_ERR_BAD_INPUT);
+    assert_int_equal(pefa_id_check("a\nb", 3), PEFA_ERR_BAD_INPUT);
+    assert_int_equal(pefa_id_check("ab\0", 3), PEFA_ERR_BAD_INPUT);
+    assert_int_equal(pefa_id_check("caf\xe9", 4), PEFA_ERR_BAD_INPUT);
+    assert_non_null(strstr(pefa_last_error_detail(), "not valid UTF-8 at byte 3"));
+    assert_int_equal(pefa_id_check("\xc0\xaf", 2), PEFA_ERR_BAD_INPUT); /* overlong '/' */
+    assert_int_equal(pefa_id_check("", 0), PEFA_ERR_BAD_INPUT);
+    memset(big, 'x', sizeof big);
+    assert_int_equal(pefa_id_check(big, PEFA_MAX_ID_BYTES), 0);
+    assert_int_equal(pefa_id_check(big, PEFA_MAX_ID_BYTES + 1), PEFA_ERR_BAD_INPUT);
+    snprintf(path, sizeof path, "%s/ids.pefa", g_dir);
+    memset(&in, 0, sizeof in);
+    in.passages = g_P;
+    in.n_passages = 4;
+    in.dim = DIM;
+    in.passage_ids = pids;
+    assert_int_equal(pefa_build(path, &in, NULL, NULL), PEFA_ERR_BAD_INPUT);
+    assert_non_null(strstr(pefa_last_error_detail(), "passage id of row 3 (0-based) has a space at byte 1"));
+    assert_int_equal(tu_count_matching(g_dir, "ids.pefa"), 0); /* no index, id map, lock or temporary file */
+    in.passage_ids = NULL;
+    in.queries = g_Q;
+    in.n_queries = 2;
+    in.pairs = &pair;
+    in.n_pairs = 1;
+    assert_int_equal(pefa_build(path, &in, NULL, NULL), PEFA_ERR_BAD_INPUT);
+    assert_non_null(strstr(pefa_last_error_detail(), "has value -1; values must be > 0"));
+    pair.y = 0;
+    assert_int_equal(pefa_build(path, &in, NULL, NULL), PEFA_ERR_BAD_INPUT);
+    assert_int_equal(tu_count_matching(g_dir, "ids.pefa"), 0);
+}
+
 /* ---- the Y row codec ------------------------------------------------------ */
 static void test_ycsr_roundtrip_and_damage(void **state)
 {
@@ -674,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_threads_identical),       cmocka_unit_test(test_f16_and_zstd),
         cmocka_unit_test(test_i8_codes),                cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_keeps_old_idmaps),
         cmocka_unit_test(test_bad_arguments),           cmocka_unit_test(test_ycsr_roundtrip_and_damage),
+        cmocka_unit_test(test_id_rule_and_pair_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

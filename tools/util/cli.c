@@ -55,19 +55,20 @@ uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi)
     char *end;
     unsigned long long v;
     uint64_t mul = 1;
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ') cli_usage_error("%s: '%s' is not a number", opt, s ? s : "");
+    const char *d = s ? s : "";
+    if (*d == '-' && d[1] >= '0' && d[1] <= '9')
+        cli_usage_error("%s: %s is out of range (%llu..%llu)", opt, s, (unsigned long long)lo, (unsigned long long)hi);
+    if (!*d || *d == '-' || *d == '+' || *d == ' ') cli_usage_error("%s: '%s' is not a number", opt, d);
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno || end == s) cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (end == s) cli_usage_error("%s: '%s' is not a number", opt, s);
     if (*end == 'K' || *end == 'k') mul = 1024, end++;
     else if (*end == 'M' || *end == 'm') mul = 1024 * 1024, end++;
     else if (*end == 'G' || *end == 'g') mul = 1024ull * 1024 * 1024, end++;
     if (*end) cli_usage_error("%s: '%s' is not a number", opt, s);
-    if (v > UINT64_MAX / mul) cli_usage_error("%s: '%s' is too large", opt, s);
-    v *= mul;
-    if (v < lo || v > hi)
-        cli_usage_error("%s: %llu is out of range (%llu..%llu)", opt, v, (unsigned long long)lo, (unsigned long long)hi);
-    return v;
+    if (errno == ERANGE || v > UINT64_MAX / mul || v * mul < lo || v * mul > hi)
+        cli_usage_error("%s: %s is out of range (%llu..%llu)", opt, s, (unsigned long long)lo, (unsigned long long)hi);
+    return v * mul;
 }
 
 float cli_parse_float(const char *opt, const char *s, float lo, float hi)
@@ -110,4 +111,58 @@ void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
     if (done == total && total && !tty && t - t_start > 1.0)
         fprintf(stderr, "%s: %s done in %.1fs\n", cli_prog, stage, t - t_start);
     if (done == total && tty) fflush(stderr);
+}
+
+/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (p[0] < 0x80) return 1;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
+    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
+    else return 0;
+    if (len > n) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3Fu);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+/* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
+void cli_json_str(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t n = strlen((const char *)p);
+    fputc('"', out);
+    while (n) {
+        size_t l;
+        unsigned c = *p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', out);
+            fputc((int)c, out);
+        } else if (c == '\n') {
+            fputs("\\n", out);
+        } else if (c == '\r') {
+            fputs("\\r", out);
+        } else if (c == '\t') {
+            fputs("\\t", out);
+        } else if (c < 0x20 || c == 0x7F) {
+            fprintf(out, "\\u%04x", c);
+        } else if ((l = utf8_len(p, n)) == 0) {
+            fprintf(out, "\\u%04x", c);
+        } else {
+            fwrite(p, 1, l, out);
+            p += l;
+            n -= l;
+            continue;
+        }
+        p++;
+        n--;
+    }
+    fputc('"', out);
 }

@@ -6,6 +6,7 @@
 #define PEFA_TOOLS_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* exit codes (STYLE: usage 2, runtime failure 1) */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
@@ -43,5 +44,10 @@ double cli_now(void);
 
 /* progress: a line per stage; a running percentage only when stderr is a tty */
 void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total);
+
+/* s as a JSON string literal: quotes, backslashes and control characters
+ * escaped; bytes that are not valid UTF-8 written as \u00XX, so the output
+ * is valid JSON for any bytes (ids in indexes built before format [I6]) */
+void cli_json_str(FILE *out, const char *s);
 
 #endif

@@ -76,6 +76,10 @@ ev_qrels *ev_prepare(const tin_qrels *qr, const tin_idlist *qids, const char *qr
         w = compact_query(e->rels, b, end, w);
     }
     e->first[qids->n] = w;
+    if (w == 0) {
+        snprintf(err, errlen, "%s: no test query has a relevant passage (score > 0): nothing to evaluate", qrels_path);
+        goto fail;
+    }
     free(row);
     tin_idhash_free(h);
     return e;

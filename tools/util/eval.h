@@ -24,8 +24,8 @@ typedef struct {
 } ev_metrics;
 
 /* Indexes qrels by the rows of qids. Returns NULL and a message in err when
- * no qrels line names a query of qids (so nothing could be evaluated), or on
- * out of memory. *unmatched gets the number of lines naming other queries. */
+ * no qrels line names a query of qids, or none of those has a relevant
+ * passage (so nothing could be evaluated), or on out of memory. *unmatched gets the number of lines naming other queries. */
 ev_qrels *ev_prepare(const tin_qrels *qr, const tin_idlist *qids, const char *qrels_path, uint64_t *unmatched,
                      char *err, size_t errlen);
 /* adds query row q's ranked hit ids (n of them) to m */

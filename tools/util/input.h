@@ -50,9 +50,12 @@ typedef struct {
     char *buf;        /* owned copy of the text */
 } tin_idlist;
 
-/* One id per line; a final newline is optional; "\r\n" accepted; an id may
- * not be empty, contain a tab or NUL, or exceed PEFA_MAX_ID_BYTES; duplicates are an
- * error naming both lines. */
+/* One id per line, exactly as written (nothing is stripped but the line end
+ * "\n" or "\r\n"); empty lines at the end of the file are ignored, an empty
+ * line before the last id is an error; every id must pass pefa_id_check (no
+ * space, tab or control character, valid UTF-8, 1..PEFA_MAX_ID_BYTES bytes:
+ * the message names the line and the byte); duplicates are an error naming
+ * both lines. */
 int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *l,
                      char *err, size_t errlen);
 int tin_idlist_read(const char *path, tin_idlist *l, char *err, size_t errlen);

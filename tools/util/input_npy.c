@@ -537,6 +537,19 @@ static int read_stream(int fd, const char *path, void **mapp, size_t *lenp, char
     return 0;
 }
 
+/* .ivecs (int32) and .bvecs (uint8) rows have the .fvecs layout, so the
+ * content test would take them for float32: refused by their name */
+static int other_vecs(const char *path, char *err, size_t errlen)
+{
+    size_t n = strlen(path);
+    if (n >= 6 && (strcmp(path + n - 6, ".ivecs") == 0 || strcmp(path + n - 6, ".bvecs") == 0)) {
+        tin_seterr(err, errlen, "%s: %s holds %s vectors, not float32 (.fvecs): convert it to a float32 .npy", path,
+                   path + n - 6, path[n - 5] == 'i' ? "int32" : "uint8");
+        return -1;
+    }
+    return 0;
+}
+
 int tin_matrix_open(const char *path, tin_matrix *m, char *err, size_t errlen)
 {
     struct stat st;
@@ -549,6 +562,8 @@ int tin_matrix_open(const char *path, tin_matrix *m, char *err, size_t errlen)
         tin_seterr(err, errlen, "(null): cannot open");
         return -1;
     }
+    if (other_vecs(path, err, errlen))
+        return -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         tin_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));

@@ -21,7 +21,6 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#define ID_MAX PEFA_MAX_ID_BYTES
 
 
 static const char *nm(const char *name) { return name ? name : "input"; }
@@ -254,35 +253,29 @@ int tin_idlist_parse(const void *buf, size_t len, const char *name, tin_idlist *
     }
     uint64_t n = 0;
     char *p = t, *end = t + tl;
+    /* [I6] the reading rule: a line is an id exactly as written; "\n" or
+     * "\r\n" ends it; empty lines at the end of the file are ignored, any
+     * other empty line is an error (it would shift every later row) */
+    while (end > t && (end[-1] == '\n' || end[-1] == '\r'))
+        end--;
     while (p < end) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *e = nl ? nl : end;
         uint64_t line = n + 1;
-        char *z = memchr(p, '\0', (size_t)(e - p));
-        if (z) {
-            tin_seterr(err, errlen, "%s:%llu: NUL byte in id (column %zu; not a text file?)", nm(name),
-                   (unsigned long long)line, (size_t)(z - p) + 1);
-            goto fail;
-        }
-        while (e > p && is_space(e[-1]))
+        if (e > p && e[-1] == '\r')
             e--;
-        *e = '\0';
         if (e == p) {
-            tin_seterr(err, errlen, "%s:%llu: empty id", nm(name), (unsigned long long)line);
+            tin_seterr(err, errlen, "%s:%llu: empty line (one id per line, in row order)", nm(name),
+                       (unsigned long long)line);
             goto fail;
         }
-        char *tab = memchr(p, '\t', (size_t)(e - p));
-        if (tab) {
-            show(p, shown, sizeof shown);
-            tin_seterr(err, errlen, "%s:%llu: id contains a tab ('%s'); expected one id per line",
-                   nm(name), (unsigned long long)line, shown);
+        if (pefa_id_check(p, (size_t)(e - p)) != 0) {
+            tin_printable((const unsigned char *)p, (size_t)(e - p), 60, shown, sizeof shown);
+            tin_seterr(err, errlen, "%s:%llu: id '%s' %s", nm(name), (unsigned long long)line, shown,
+                       pefa_last_error_detail());
             goto fail;
         }
-        if ((size_t)(e - p) > ID_MAX) {
-            tin_seterr(err, errlen, "%s:%llu: id of %zu bytes is longer than %d", nm(name),
-                   (unsigned long long)line, (size_t)(e - p), ID_MAX);
-            goto fail;
-        }
+        *e = '\0';
         ids[n++] = p;
         p = nl ? nl + 1 : end;
     }

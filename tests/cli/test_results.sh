@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# What pefa-query returns and reports:
+#  1. k hits for every query whenever the index has >= k passages: every mode,
+#     exact and graph, k up to the whole set (2,000 SciFact passages);
+#     --mode xl -k 1000 gives 1000; --topk-p below k still gives k;
+#  2. its metrics follow trec_eval's conventions and agree with the numpy
+#     reference on qrels with unjudged queries, scores <= 0, duplicated lines
+#     and graded gains: averaged over judged queries only, judged=/skipped=
+#     printed, a pair relevant when its summed score is > 0;
+#  3. training qrels with scores <= 0 are left out of Y (counted), so a
+#     negative line cannot push a passage down.
+set -uo pipefail
+bin=$(cd "${PEFA_BIN:?}" && pwd); src=$(cd "${PEFA_SRC:?}" && pwd)
+d=$src/data/scifact
+py=/usr/bin/python3
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+pass=0; fail=0
+ok() { pass=$((pass+1)); echo "ok   $1"; }
+bad() { fail=$((fail+1)); echo "FAIL $1"; }
+
+# a 2,000-passage SciFact subset with the training pairs that fall inside it
+$py - "$d" <<'EOF'
+import os, sys, numpy as np
+d = sys.argv[1]
+P = np.load(os.path.join(d, "passages.npy"))[:2000]
+pids = open(os.path.join(d, "passage_ids.txt")).read().split("\n")[:2000]
+np.save("p.npy", P)
+open("pids.txt", "w").write("\n".join(pids) + "\n")
+keep = set(pids)
+lines = [l for l in open(os.path.join(d, "train_qrels.tsv")).read().split("\n")[1:] if l and l.split("\t")[1] in keep]
+open("qrels.tsv", "w").write("".join(l + "\n" for l in lines))
+EOF
+"$bin"/pefa-build -q -o sub.pefa --passages p.npy --passage-ids pids.txt --queries $d/train_queries.npy \
+  --query-ids $d/train_query_ids.txt --qrels qrels.tsv --skip-missing --threads 1 -M 8 --ef-construction 40 2>/dev/null \
+  || { echo "build failed"; exit 1; }
+T=(--queries $d/test_queries.npy --query-ids $d/test_query_ids.txt)
+
+# ---- 1. k hits -----------------------------------------------------------------------
+# hits per query, min and max over the 300 test queries: "min max"
+counts() { "$bin"/pefa-query sub.pefa "${T[@]}" "$@" 2>/dev/null | cut -f1 | sort | uniq -c | awk '
+  NR == 1 { lo = $1; hi = $1 } { if ($1 < lo) lo = $1; if ($1 > hi) hi = $1 } END { print lo + 0, hi + 0, NR }'; }
+want_k() { # label k args...
+  local label=$1 k=$2 got; shift 2
+  got=$(counts -k "$k" "$@")
+  if [ "$got" = "$k $k 300" ]; then ok "$label: $k hits for each of 300 queries"; else bad "$label: -k $k gave (min max queries) $got"; fi
+}
+want_k "xl, 2000 passages" 1000 --mode xl
+want_k "xl, --topk-p 10 below k" 50 --mode xl --topk-p 10
+want_k "xl, --topk-p 10 below k, sparse-add" 50 --mode xl --topk-p 10 --xl-scoring sparse-add
+for m in "erm" "xs" "xs --lambda 0.3" "xl" "xl --knn 4"; do
+  for k in 10 200 1000 2000; do
+    # shellcheck disable=SC2086
+    want_k "$m graph (ef 50)" $k --mode $m --ef 50
+    # shellcheck disable=SC2086
+    want_k "$m exact" $k --mode $m --exact
+  done
+done
+
+# ---- 2. metrics: trec_eval conventions, and the reference agrees ----------------------
+# test qrels with: the first 60 test queries unjudged; for 20 queries a
+# score-0 and a negative line for a passage ranked in their top 10 (not
+# relevant); duplicated lines (gains add up: 2); a line for an unknown query
+"$bin"/pefa-build -q -o full.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt --no-graphs
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 > top10.tsv 2>/dev/null
+$py - "$d" <<'EOF'
+import os, sys
+d = sys.argv[1]
+tq = open(os.path.join(d, "test_query_ids.txt")).read().split()
+lines = open(os.path.join(d, "test_qrels.tsv")).read().split("\n")[1:]
+lines = [l for l in lines if l and l.split("\t")[0] not in set(tq[:60])]
+top = {}
+for l in open("top10.tsv"):
+    q, r, p, s = l.rstrip("\n").split("\t")
+    top.setdefault(q, []).append(p)
+extra = []
+for q in tq[60:80]:
+    extra += [f"{q}\t{top[q][0]}\t0", f"{q}\t{top[q][1]}\t-2"]
+for l in lines[:40]:
+    extra.append(l)               # the same pair again: gain 2
+extra.append("NO-SUCH-QUERY\t123\t1")
+open("eval_qrels.tsv", "w").write("query-id\tcorpus-id\tscore\n" + "\n".join(lines + extra) + "\n")
+EOF
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 100 --qrels eval_qrels.tsv --no-output 2>q.err
+ours=$(grep '^recall@10=' q.err | sed 's/ (k < 100.*//')
+ref=$($py "$src"/tests/reference/pefa_ref.py --data $d --mode erm -k 100 --qrels eval_qrels.tsv 2>/dev/null)
+if [ -n "$ours" ] && [ "$ours" = "$ref" ]; then ok "metrics equal the reference's: $ours"; else bad "metrics: pefa-query '$ours', reference '$ref'"; fi
+case $ours in *"judged=240 skipped=60"*) ok "judged=240 skipped=60" ;; *) bad "judged/skipped: '$ours'" ;; esac
+grep -q "1 lines name queries that are not in" q.err && ok "the unknown query's line is counted" || bad "no warning for the unknown query: $(cat q.err)"
+# by hand: a run of one query, its two relevant passages at ranks 1 and 3, one
+# of them with gain 2: recall@10 = 1, ndcg@10 = (2/log2(2) + 1/log2(4)) / (2/log2(2) + 1/log2(3))
+q0=$(sed -n 61p $d/test_query_ids.txt)
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 2>/dev/null | awk -v q="$q0" '$1 == q' > one.tsv
+p1=$(sed -n 1p one.tsv | cut -f3); p3=$(sed -n 3p one.tsv | cut -f3)
+printf '%s\t%s\t1\n%s\t%s\t1\n%s\t%s\t1\n' "$q0" "$p1" "$q0" "$p1" "$q0" "$p3" > hand.tsv
+line=$("$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels hand.tsv --no-output 2>&1 | grep '^recall@10=')
+want=$($py -c 'import math; print("recall@10=1.0000 recall@20=1.0000 recall@100=1.0000 ndcg@10=%.4f judged=1 skipped=299" % ((2 + 1 / math.log2(4)) / (2 + 1 / math.log2(3))))')
+case $line in "$want"*) ok "by hand: $want" ;; *) bad "by hand: got '$line', want '$want'" ;; esac
+
+# ---- 3. training qrels with scores <= 0 -------------------------------------------------
+# the ERM top passage of the first test query, listed with -5 for every
+# training query (and a 0 line): under the old rule its XL score fell below
+# passages with no kNN vote at all; now those lines are left out
+ptop=$(head -1 top10.tsv | cut -f3)
+$py - "$d" "$ptop" <<'EOF'
+import os, sys
+d, ptop = sys.argv[1], sys.argv[2]
+text = open(os.path.join(d, "train_qrels.tsv")).read()
+have = {tuple(l.split("\t")[:2]) for l in text.split("\n")[1:] if l}
+tq = open(os.path.join(d, "train_query_ids.txt")).read().split()
+extra = [f"{q}\t{ptop}\t-5" for q in tq if (q, ptop) not in have]
+open("neg_qrels.tsv", "w").write(text + "\n".join(extra) + "\n")
+open("neg_count", "w").write(str(len(extra)))
+EOF
+"$bin"/pefa-build -o neg.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt --queries $d/train_queries.npy \
+  --query-ids $d/train_query_ids.txt --qrels neg_qrels.tsv --no-graphs 2>build.err; rc=$?
+[ $rc -eq 0 ] && ok "qrels with scores <= 0: builds" || bad "qrels with scores <= 0: exit $rc"
+nneg=$(cat neg_count)
+grep -q "neg_qrels.tsv: $nneg (query, passage) pairs with a total score <= 0 left out" build.err \
+  && ok "warning counts the $nneg pairs" || bad "no warning: $(cat build.err)"
+grep -q "($nneg left out: score <= 0)" build.err && ok "the build summary counts them" || bad "summary: $(cat build.err)"
+"$bin"/pefa-dump neg.pefa | grep -q "^  input.qrels.nonpositive_pairs=$nneg\$" && ok "META records the count" \
+  || bad "META lacks input.qrels.nonpositive_pairs=$nneg"
+"$bin"/pefa-build -q -o pos.pefa --passages $d/passages.npy --passage-ids $d/passage_ids.txt --queries $d/train_queries.npy \
+  --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv --no-graphs
+a=$("$bin"/pefa-query neg.pefa "${T[@]}" --mode xl --exact -k 100 2>/dev/null | md5sum)
+b=$("$bin"/pefa-query pos.pefa "${T[@]}" --mode xl --exact -k 100 2>/dev/null | md5sum)
+[ "$a" = "$b" ] && ok "XL answers as if those lines were absent" || bad "XL answers differ from the index without those lines"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,28 @@
+/*
+ * gc.h - removing id maps that no index names (prefix gc_), for
+ * `pefa-dump --gc DIR`. A build never removes an id map (format [I4]): the
+ * index it replaced may live on under another name. This is the explicit
+ * command that does, under these rules (format [I5]):
+ *
+ *   - a candidate is a regular file in DIR named <name>.<32 hex>.ids;
+ *   - every other regular file in DIR is tried as an index: one that does not
+ *     start with the pefa magic is not an index; one that opens names its id
+ *     map in META idmap.file, and that id map is kept;
+ *   - a file that starts with the magic but cannot be opened or whose META
+ *     cannot be read (damaged, truncated, newer format), or a file that cannot
+ *     be read at all, might name any id map: then NOTHING is removed, and the
+ *     file is named with the reason (exit 1);
+ *   - candidates are removed while holding the build lock <name>.lock when it
+ *     exists (a build holds it from start to commit); a candidate whose lock
+ *     is held is kept, and the indexes are read only after the locks are
+ *     taken, so an index committed meanwhile is seen.
+ */
+#ifndef PEFA_TOOLS_GC_H
+#define PEFA_TOOLS_GC_H
+
+/* Removes (or with dry_run only lists) the unreferenced id maps of dir,
+ * printing one line per id map on stdout. Returns 0, or 1 after printing
+ * an error on stderr (nothing removed, or a removal failed). */
+int gc_idmaps(const char *dir, int dry_run);
+
+#endif
