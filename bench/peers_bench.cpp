@@ -596,14 +596,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    std::vector<unsigned> efs = parse_list(ef_arg), mt_threads = parse_list(mt_arg);
+    std::vector<unsigned> efs, mt_threads;
+    try {
+        efs = parse_list(ef_arg);
+        mt_threads = parse_list(mt_arg);
+    } catch (const std::exception &) {
+        die("--ef and --mt-threads take comma-separated numbers");
+    }
     std::vector<std::string> want = parse_names(libs_arg), vt = parse_names(vtypes);
     auto wanted = [&](const char *n) { return std::find(want.begin(), want.end(), n) != want.end(); };
     bool run_f32 = wanted("pefa") && std::find(vt.begin(), vt.end(), "f32") != vt.end();
     bool run_f16 = wanted("pefa") && std::find(vt.begin(), vt.end(), "f16") != vt.end();
     for (const auto &t : vt)
         if (t != "f32" && t != "f16") die("--vector-type takes f32, f16 or f32,f16");
-    if (efs.empty() || k == 0 || reps == 0 || builds == 0 || M < 2 || efc == 0) die("bad parameters (--help)");
+    if (efs.empty() || efs[0] == 0 || k == 0 || reps == 0 || builds == 0 || M < 2 || efc == 0)
+        die("bad parameters (--help)");
+    for (unsigned t : mt_threads)
+        if (t == 0 || t > 256) die("--mt-threads: 1..256");
     if (work_dir.empty()) work_dir = out_dir;
     if (std::system(("mkdir -p '" + out_dir + "' '" + work_dir + "'").c_str()) != 0) die("cannot create " + out_dir);
     std::sort(efs.begin(), efs.end());
