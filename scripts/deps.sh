@@ -4,7 +4,7 @@
 set -euo pipefail
 build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev)
 test=(libcmocka-dev python3-numpy)
-bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm)
+bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm g++ libhnswlib-dev libfaiss-dev)
 fuzz=(clang libclang-rt-14-dev)
 slurm=(slurm-wlm munge)
 want=()
