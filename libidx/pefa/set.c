@@ -75,18 +75,19 @@ static int open_shard(pefa_set *s, pefa_index *man, uint32_t i)
     snprintf(key, sizeof key, "set.shard.%u.bytes", i);
     rc = pefa__meta_uint(man, key, UINT64_MAX, 1, &bytes);
     if (!rc && stat(path, &st) != 0) rc = pefa__set_error(PEFA_ERR_IO, "%s: shard %u of set %s is missing", path, i, s->path);
-    else if (!rc && (uint64_t)st.st_size != bytes)
-        rc = pefa__set_error(PEFA_ERR_CORRUPT, "%s: shard %u is %llu bytes, the set %s expects %llu (damaged copy)", path,
-                             i, (unsigned long long)st.st_size, s->path, (unsigned long long)bytes);
     if (!rc) rc = pefa_index_open(path, &s->ix[i]);
     free(path);
     FORWARD_IF_ERROR(rc);
+    /* identity before size: a foreign file is named as such, not as damaged */
     pefa_index_file_info(s->ix[i], &fi);
     uuid_hex(fi.uuid, hex);
     snprintf(key, sizeof key, "set.shard.%u.uuid", i);
     RETURN_ERROR_IF(strcmp(meta_or(man, key, ""), hex) != 0, PEFA_ERR_MISMATCH,
                     "%s: not shard %u of set %s (UUID %s, the set expects %s)", pefa_index_path(s->ix[i]), i, s->path,
                     hex, meta_or(man, key, "?"));
+    RETURN_ERROR_IF((uint64_t)st.st_size != bytes, PEFA_ERR_CORRUPT,
+                    "%s: shard %u is %llu bytes, the set %s expects %llu (damaged copy)", pefa_index_path(s->ix[i]), i,
+                    (unsigned long long)st.st_size, s->path, (unsigned long long)bytes);
     FORWARD_IF_ERROR(pefa__model_get(s->ix[i], &s->m[i]));
     snprintf(key, sizeof key, "set.shard.%u.rows_from", i);
     FORWARD_IF_ERROR(pefa__meta_uint(man, key, UINT32_MAX, 1, &from));
