@@ -54,11 +54,11 @@ if [ -n "$liba" ]; then
   for s in $defined; do
     case $s in
       pefa__*) ;;
-      pefa_*) echo "$api" | grep -qx "$s" || bad "libpefa.a: $s looks public but is not declared PEFA_API in pefa.h" ;;
+      pefa_*) grep -qx "$s" <<<"$api" || bad "libpefa.a: $s looks public but is not declared PEFA_API in pefa.h" ;;
       *) bad "libpefa.a: global symbol '$s' lacks the pefa_ prefix" ;;
     esac
   done
-  for s in $api; do echo "$defined" | grep -qx "$s" || bad "pefa.h declares $s but libpefa.a does not define it"; done
+  for s in $api; do grep -qx "$s" <<<"$defined" || bad "pefa.h declares $s but libpefa.a does not define it"; done
   if [ -n "$libso" ]; then
     exported=$(nm -D --defined-only "$libso" | awk 'NF == 3 && $2 == "T" { print $3 }' | sort -u)
     [ "$exported" = "$api" ] || bad "libpefa.so exports $(echo "$exported" | wc -l) functions, pefa.h declares $(echo "$api" | wc -l): $(comm -3 <(echo "$exported") <(echo "$api") | tr -d '\t' | tr '\n' ' ')"
