@@ -2,7 +2,7 @@
 # deps.sh [build|test|bench|fuzz]... - installs the Debian packages pefa needs
 # that are missing (nothing is installed when everything is there).
 set -euo pipefail
-build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev)
+build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev libmicrohttpd-dev libjansson-dev)
 test=(libcmocka-dev python3-numpy)
 bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm)
 fuzz=(clang libclang-rt-14-dev)

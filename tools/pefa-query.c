@@ -96,13 +96,13 @@ static void parse_option(int c, query_opts *o)
         o->mode_name = optarg;
         break;
     case 'k': qp->k = (uint32_t)cli_parse_u64("-k", optarg, 1, PEFA_MAX_K); break;
-    case 'e': qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000); break;
+    case 'e': qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, CLI_MAX_EF); break;
     case 'l':
         qp->lambda = cli_parse_float("--lambda", optarg, 0, 1);
         qp->set |= PEFA_SET_LAMBDA;
         break;
-    case 'n': qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000); break;
-    case 'p': qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000); break;
+    case 'n': qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, CLI_MAX_KNN); break;
+    case 'p': qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, CLI_MAX_TOPK_P); break;
     case 'N': qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2); break;
     case 'x': qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2); break;
     case 'X': qp->exact = 1; break;
