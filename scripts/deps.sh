@@ -4,7 +4,7 @@
 set -euo pipefail
 build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev libmicrohttpd-dev libjansson-dev)
 test=(libcmocka-dev python3-numpy)
-bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm)
+bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm wrk)
 fuzz=(clang libclang-rt-14-dev)
 want=()
 [ $# -eq 0 ] && set -- build

@@ -390,10 +390,20 @@ def test_refuse(s, good):
     check(st == 200 and d["index_uuid"] == before, "refuse: INDEX removed: still serving")
     st, b, _ = s.request("GET", "/healthz")
     check(st == 200, "refuse: healthz still 200")
-    swap_in(good, IDX)
-    wait_log(s, r" reload file replaced", 1 + s.text().count(" reload file replaced"))
+    # contrib/pefa-deploy.sh: copy beside the live name, verify, rename
+    deploy = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "contrib", "pefa-deploy.sh")
+    env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"])
+    r = subprocess.run(["bash", deploy, damaged, IDX], env=env, capture_output=True, text=True)
+    check(r.returncode == 1 and "failed verification" in r.stderr and not os.path.exists(IDX),
+          "deploy script: a damaged index is not put in place", r.stderr)
+    n_reloads = s.text().count(" reload file replaced")
+    r = subprocess.run(["bash", deploy, good, IDX], env=env, capture_output=True, text=True)
+    check(r.returncode == 0 and wait_log(s, r" reload file replaced", n_reloads + 1),
+          "deploy script: a good index is verified, renamed in and reloaded", r.stderr)
     st, d = s.search({"vector": ROWS[0]})
-    check(st == 200, "refuse: a good file is taken again afterwards")
+    check(st == 200 and d["index_uuid"] == uuid_of(good), "refuse: a good file is taken again afterwards")
+    check(not [f for f in os.listdir(WORK) if f.startswith(".pefa-deploy")], "deploy script: no temporary left")
 
 
 DRAIN_BATCH = 1500
