@@ -85,10 +85,15 @@ class Server:
         if self.p.poll() is None:
             self.p.send_signal(sig)
         try:
-            return self.p.wait(timeout)
+            rc = self.p.wait(timeout)
         except subprocess.TimeoutExpired:
             self.p.kill()
-            return self.p.wait()
+            rc = self.p.wait()
+        # ASan / UBSan / TSan builds: a report is a failure even if the exit status hid it
+        text = self.text()
+        check("Sanitizer" not in text and "runtime error" not in text, "server log: no sanitizer report",
+              text[text.find("Sanitizer") - 200:][:1500] if "Sanitizer" in text else text[-600:])
+        return rc
 
 
 def pefa_query(args, k):
