@@ -1,7 +1,9 @@
 -- serve.lua - wrk script for bench-serve (bench/serve_bench.py): POSTs the
--- bodies of $BENCH_BODIES (one JSON body a line) to /search in turn, waits
--- $BENCH_DELAY_MS after each answer on a connection (0: back to back), and
--- prints one "BENCH {...}" JSON line with the counts and latency percentiles.
+-- bodies of $BENCH_BODIES (one JSON body a line) to /search in turn; after
+-- each answer a connection waits a random time, exponential with mean
+-- $BENCH_DELAY_MS (0: back to back), so that many connections together send
+-- at a steady rate instead of in bursts; prints one "BENCH {...}" JSON line
+-- with the counts and latency percentiles.
 local reqs = {}
 local i = 0
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
@@ -22,7 +24,8 @@ end
 
 if delay_ms > 0 then
   function delay()
-    return delay_ms
+    -- wrk takes whole milliseconds
+    return math.floor(-delay_ms * math.log(1 - math.random()) + 0.5)
   end
 end
 

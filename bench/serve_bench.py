@@ -11,8 +11,9 @@
    single-query latency) and N threads (the throughput to compare with).
 3. pefa-serve --threads N on 127.0.0.1, and wrk (bench/serve.lua) per mode:
    saturation (8 connections back to back), then 50% and 80% of that rate
-   (each connection waits a fixed time after each answer, so the rate is
-   set by the wait: wrk is closed-loop, the achieved rate is reported),
+   (each connection waits an exponential random time after each answer, the
+   mean calibrated in 2 s runs; wrk is closed-loop, so the achieved rate is
+   reported, and a request waits only behind requests already sent),
    each for S seconds (60; --quick: 3).
 4. The same again while the index file is replaced by rename every 5 s
    (two hard links of one file, alternately: a new inode each time, so each
@@ -108,13 +109,20 @@ def wrk(a, port, mode, seconds, conns, delay_ms):
 
 
 def paced(a, port, mode, seconds, rate, light_ms):
-    """about `rate` requests/s: connections that each wait after every answer"""
-    cycle_ms = 25.0
-    conns = max(2, math.ceil(rate * cycle_ms / 1000))
-    cycle_ms = conns * 1000.0 / rate
-    delay = max(1, round(cycle_ms - light_ms))
+    """about `rate` requests/s: connections that each wait a random time
+    (exponential) after every answer; the mean wait is set from a short
+    calibration run (the achieved rate is what the table reports)"""
+    conns = max(4, math.ceil(rate * 0.030))  # a 30 ms cycle per connection
+    delay = max(1.0, conns * 1000.0 / rate - light_ms)
+    for _ in range(2):
+        cal = wrk(a, port, mode, 2, conns, delay)
+        # cycle = service + wait: keep the measured service, change the wait
+        service_ms = conns * 1000.0 / cal["rps"] - delay
+        delay = max(0.5, conns * 1000.0 / rate - service_ms)
+        if abs(cal["rps"] - rate) < 0.03 * rate:
+            break
     d = wrk(a, port, mode, seconds, conns, delay)
-    d["conns"], d["delay_ms"] = conns, delay
+    d["conns"], d["delay_ms"], d["target_rps"] = conns, delay, rate
     return d
 
 
@@ -156,7 +164,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--quick", action="store_true", help="3 s per run (about a minute in all)")
+    ap.add_argument("--quick", action="store_true", help="3 s per run (about two minutes in all)")
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--modes", default=",".join(MODES))

@@ -286,7 +286,7 @@ int srv_http_start(const srv_http_config *cfg, srv_slot *slot, srv_metrics *m, s
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads, MHD_OPTION_CONNECTION_TIMEOUT,
                             idle_s ? idle_s : 1u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                            MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
+                            MHD_OPTION_CONNECTION_LIMIT, SRV_MAX_CONNECTIONS, MHD_OPTION_LISTEN_BACKLOG_SIZE, 256u, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s%s%s", cfg->listen, errno ? ": " : "", errno ? strerror(errno) : "");
         free(h);

@@ -21,6 +21,9 @@
 #include "serve/metrics.h"
 #include "serve/request.h"
 
+/* open connections at once (MHD refuses more); each costs a few KB */
+#define SRV_MAX_CONNECTIONS 1000u
+
 typedef struct {
     const char *listen;   /* "HOST:PORT" or "[V6]:PORT"; port 0 = any free one */
     uint32_t threads;
