@@ -461,11 +461,26 @@ def test_drain():
           "drain: logged", log[-300:])
 
 
+def test_cli(s):
+    exe = os.path.join(BIN, "pefa-serve")
+    for args, want, words in [(["--help"], 0, "Usage: pefa-serve INDEX"), (["--version"], 0, "pefa-serve (pefa "),
+                              ([], 2, "missing INDEX"), ([IDX, "--bogus"], 2, "unrecognized option"),
+                              ([IDX, "--max-k", "0"], 2, "--max-k"), ([IDX, "--threads", "x"], 2, "--threads"),
+                              ([os.path.join(WORK, "none.pefa"), "--listen", "127.0.0.1:0"], 1, "none.pefa"),
+                              ([IDX, "--listen", "127.0.0.1:99999"], 1, "port '99999' is not 0..65535"),
+                              ([IDX, "--listen", "8080"], 1, "expected HOST:PORT"),
+                              ([IDX, "--listen", f"127.0.0.1:{s.port}"], 1, "cannot listen on")]:
+        r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
+        check(r.returncode == want and words in r.stdout + r.stderr, f"cli: pefa-serve {' '.join(args[1:] or args)} "
+              f"-> exit {want}", (r.returncode, r.stdout[:200], r.stderr[:300]))
+
+
 def main():
     shutil.copyfile(os.path.join(WORK, "a.pefa"), IDX)
     s = Server("--threads", "2", "--max-k", "100", "--max-batch", "4", "--max-body", "64K", "--timeout-ms", "1000",
                "--poll-ms", "50")
     try:
+        test_cli(s)
         test_bad_inputs(s)
     finally:
         check(s.stop() == 0, "shutdown after bad inputs: exit 0")

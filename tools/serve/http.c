@@ -236,7 +236,12 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen
     size_t hl;
     struct addrinfo hints, *res = NULL;
     int rc;
+    char *end;
+    unsigned long port;
     if (!colon || colon == listen || !colon[1]) return snprintf(err, errlen, "--listen '%s': expected HOST:PORT", listen), -1;
+    port = strtoul(colon + 1, &end, 10);
+    if (*end || colon[1] < '0' || colon[1] > '9' || port > 65535)
+        return snprintf(err, errlen, "--listen '%s': port '%s' is not 0..65535", listen, colon + 1), -1;
     hl = (size_t)(colon - listen);
     if (listen[0] == '[' && colon[-1] == ']') h0 = listen + 1, hl -= 2;
     if (hl >= sizeof host) return snprintf(err, errlen, "--listen: host too long"), -1;
