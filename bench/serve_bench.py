@@ -20,13 +20,16 @@
    is a full load + verify): every error counted.
 
 Everything runs on this machine: wrk's thread competes with the server's for
-the same cores, and the figures are only as quiet as the machine is.
+the same cores, and the figures are only as quiet as the machine is. So the
+table also gives the server's CPU time per request (from /proc) against
+pefa-query's per query: a ratio that other jobs on the machine do not change.
 """
 import argparse
 import json
 import math
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -63,12 +66,25 @@ def prepare(a):
     return idx, live, alt
 
 
+def cpu_seconds(pid):
+    """user + system CPU time of a process so far"""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def in_process(a, idx, mode, threads):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run([os.path.join(a.bin, "pefa-query"), idx, "--queries", os.path.join(a.out, "test_q.npy"),
                         "--mode", mode, "-k", "10", "--threads", str(threads), "--no-output", "--trust-idmap"],
                        check=True, capture_output=True, text=True)
-    m = re.search(r"qps=([\d.]+) latency_ms p50=([\d.]+) p99=([\d.]+)", r.stderr)
-    return {"qps": float(m.group(1)), "p50_ms": float(m.group(2)), "p99_ms": float(m.group(3))}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    m = re.search(r"queries=(\d+) .*qps=([\d.]+) latency_ms p50=([\d.]+) p99=([\d.]+)", r.stderr)
+    n = int(m.group(1))
+    # CPU per query includes opening the index and reading the queries (a few ms in all)
+    return {"qps": float(m.group(2)), "p50_ms": float(m.group(3)), "p99_ms": float(m.group(4)),
+            "cpu_us_per_query": 1e6 * cpu / n}
 
 
 class Server:
@@ -141,7 +157,10 @@ def reloader(live, alt, stop, period, count):
 
 
 def measure(a, s, mode, light_ms):
+    cpu0 = cpu_seconds(s.p.pid)
     sat = wrk(a, s.port, mode, a.seconds, 8, 0)
+    # the server's own CPU per request: what the load on the machine does not change
+    sat["server_cpu_us"] = 1e6 * (cpu_seconds(s.p.pid) - cpu0) / max(1, sat["requests"])
     row = {"sat": sat}
     for frac in (0.5, 0.8):
         row[frac] = paced(a, s.port, mode, a.seconds, frac * sat["rps"], light_ms)
@@ -150,7 +169,8 @@ def measure(a, s, mode, light_ms):
 
 def fmt_row(mode, r, ref):
     s = r["sat"]
-    out = f"| {mode} | {s['rps']:.0f} | {100 * s['rps'] / ref['qps_n']:.0f}% |"
+    out = (f"| {mode} | {s['rps']:.0f} | {100 * s['rps'] / ref['qps_n']:.0f}% | {s['server_cpu_us']:.0f} us, "
+           f"{100 * ref['cpu_us_per_query'] / s['server_cpu_us']:.0f}% |")
     for frac in (0.5, 0.8):
         d = r[frac]
         out += f" {d['rps']:.0f} ({100 * d['rps'] / s['rps']:.0f}%) | {d['p50_us'] / 1000:.2f} / {d['p99_us'] / 1000:.2f} |"
@@ -179,7 +199,8 @@ def main():
     ref = {}
     for m in modes:
         one, many = in_process(a, idx, m, 1), in_process(a, idx, m, a.threads)
-        ref[m] = {"p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"], "qps_1": one["qps"], "qps_n": many["qps"]}
+        ref[m] = {"p50_ms": one["p50_ms"], "p99_ms": one["p99_ms"], "qps_1": one["qps"], "qps_n": many["qps"],
+                  "cpu_us_per_query": one["cpu_us_per_query"]}
         print(f"in process {m}: one thread p50 {one['p50_ms']:.3f} ms p99 {one['p99_ms']:.3f} ms; "
               f"{a.threads} threads {many['qps']:.0f} qps", flush=True)
     s = Server(a, live)
@@ -211,18 +232,20 @@ def main():
     results["server_exit"] = rc
     lines = [f"pefa-serve --threads {a.threads}, wrk -t1 on the same {os.cpu_count()} cores, {a.seconds} s per run, "
              f"k 10, GloVe-100 331,479 passages",
-             "", "| mode | saturation rps | vs pefa-query --threads N | 50%: rps | p50 / p99 ms | 80%: rps | "
-             "p50 / p99 ms | p99@80% / in-process p50 | errors |", "|---|---|---|---|---|---|---|---|---|"]
+             "", "| mode | saturation rps | vs pefa-query --threads N | server CPU per request, pefa-query's as % of it "
+             "| 50%: rps | p50 / p99 ms | 80%: rps | p50 / p99 ms | p99@80% / in-process p50 | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for kind in ("plain", "reload"):
         if kind == "reload":
             lines.append(f"| **with a reload every 5 s** ({count[0]} renames, {results['reloads_logged']} reloads "
-                         f"logged, {results['refused_logged']} refused) | | | | | | | | |")
+                         f"logged, {results['refused_logged']} refused) | | | | | | | | | |")
         for m in modes:
             lines.append(fmt_row(m, results[kind][m], ref[m]))
     lines.append("")
     for m in modes:
         lines.append(f"in process {m}: one thread p50 {ref[m]['p50_ms']:.3f} ms p99 {ref[m]['p99_ms']:.3f} ms "
-                     f"({ref[m]['qps_1']:.0f} qps); {a.threads} threads {ref[m]['qps_n']:.0f} qps; through HTTP "
+                     f"({ref[m]['qps_1']:.0f} qps, {ref[m]['cpu_us_per_query']:.0f} us CPU a query); "
+                     f"{a.threads} threads {ref[m]['qps_n']:.0f} qps; through HTTP "
                      f"unloaded p50 {results['light'][m]['p50_us'] / 1000:.3f} ms")
     text = "\n".join(lines)
     print(text)
