@@ -46,3 +46,24 @@ add_custom_target(bench-tune
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tune_cost.sh $<TARGET_FILE_DIR:pefa-build> ${PEFA_BENCH_DATA} 2
   DEPENDS pefa-build USES_TERMINAL
   COMMENT "tuning cost: 300k passages, 300k noisy training queries")
+
+# bench-serve: pefa-serve under load with wrk (bench/serve_bench.py), on a
+# 331k-row GloVe index built once into <build>/bench-serve/. bench-serve-quick
+# runs 3 s per point (about a minute); bench-serve 60 s per point (~20 min).
+if(PEFA_SERVE)
+  foreach(v full quick)
+    if(v STREQUAL "quick")
+      set(_name bench-serve-quick)
+      set(_flag --quick)
+    else()
+      set(_name bench-serve)
+      set(_flag "")
+    endif()
+    add_custom_target(${_name}
+      COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fetch_glove.sh ${PEFA_BENCH_DATA}
+      COMMAND ${PEFA_BENCH_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/serve_bench.py --bin ${CMAKE_BINARY_DIR}/tools
+              --data ${PEFA_BENCH_DATA} --out ${CMAKE_BINARY_DIR}/bench-serve ${_flag}
+      DEPENDS pefa-serve pefa-build pefa-query USES_TERMINAL
+      COMMENT "pefa-serve load benchmark (wrk, GloVe-100 331k rows)")
+  endforeach()
+endif()

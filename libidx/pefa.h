@@ -437,6 +437,11 @@ PEFA_API int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *
  * map the index names (its size and XXH3 recorded in META). Run after
  * pefa_index_verify, which checks the bytes. *bad_section as there. */
 PEFA_API int pefa_verify(pefa_index *ix, int *bad_section);
+/* pefa_verify with flags: PEFA_IDMAP_TRUSTED (section 5) checks the id map's
+ * size but not its XXH3, for a host that already verified its copy (a
+ * server reloading an index it was told to trust). 0 = pefa_verify.
+ * INVALID_ARG for unknown flags. */
+PEFA_API int pefa_verify_flags(pefa_index *ix, unsigned flags, int *bad_section);
 
 /* A searcher holds one thread's scratch (visited set, heaps, buffers): use
  * one per thread; it may be reused for any number of searches. The index

@@ -2,9 +2,9 @@
 # deps.sh [build|test|bench|fuzz|slurm]... - installs the Debian packages pefa needs
 # that are missing (nothing is installed when everything is there).
 set -euo pipefail
-build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev)
+build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev libmicrohttpd-dev libjansson-dev)
 test=(libcmocka-dev python3-numpy)
-bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm g++ libhnswlib-dev libfaiss-dev)
+bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm g++ libhnswlib-dev libfaiss-dev wrk)
 fuzz=(clang libclang-rt-14-dev)
 slurm=(slurm-wlm munge)
 want=()

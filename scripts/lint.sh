@@ -4,7 +4,7 @@
 #   1. no function over 120 lines in libidx/ and tools/
 #   2. layers only include down (docs/architecture.md):
 #        common <- container, kernels <- hnsw ; container <- idmap ; all <- pefa
-#      and tools include pefa.h and their own util/ headers only
+#      and tools include pefa.h and their own util/ (and serve/) headers only
 #   3. libpefa.a defines only pefa_* globals: pefa_<name> = the API in pefa.h,
 #      pefa__<name> = internal; libpefa.so exports exactly the API
 set -euo pipefail
@@ -44,7 +44,7 @@ for dir in "$src"/libidx/*/; do
   done < <(grep -Hno '#include "[a-z]*/[^"]*"' "$dir"*.[ch] | sed -E 's/#include "([^"]*)"/\1/')
 done
 while IFS=: read -r file line inc; do
-  case $inc in pefa.h|util/*) ;; *) bad "${file#$src/}:$line: a tool includes '$inc' (tools use pefa.h and util/ only)" ;; esac
+  case $inc in pefa.h|util/*|serve/*) ;; *) bad "${file#$src/}:$line: a tool includes '$inc' (tools use pefa.h, util/ and serve/ only)" ;; esac
 done < <(grep -rHno '#include "[^"]*"' "$src/tools" | sed -E 's/#include "([^"]*)"/\1/')
 
 # 3. symbols
@@ -54,11 +54,11 @@ if [ -n "$liba" ]; then
   for s in $defined; do
     case $s in
       pefa__*) ;;
-      pefa_*) echo "$api" | grep -qx "$s" || bad "libpefa.a: $s looks public but is not declared PEFA_API in pefa.h" ;;
+      pefa_*) grep -qx "$s" <<<"$api" || bad "libpefa.a: $s looks public but is not declared PEFA_API in pefa.h" ;;
       *) bad "libpefa.a: global symbol '$s' lacks the pefa_ prefix" ;;
     esac
   done
-  for s in $api; do echo "$defined" | grep -qx "$s" || bad "pefa.h declares $s but libpefa.a does not define it"; done
+  for s in $api; do grep -qx "$s" <<<"$defined" || bad "pefa.h declares $s but libpefa.a does not define it"; done
   if [ -n "$libso" ]; then
     exported=$(nm -D --defined-only "$libso" | awk 'NF == 3 && $2 == "T" { print $3 }' | sort -u)
     [ "$exported" = "$api" ] || bad "libpefa.so exports $(echo "$exported" | wc -l) functions, pefa.h declares $(echo "$api" | wc -l): $(comm -3 <(echo "$exported") <(echo "$api") | tr -d '\t' | tr '\n' ' ')"

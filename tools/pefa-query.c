@@ -99,7 +99,7 @@ static void parse_option(int c, query_opts *o)
         break;
     case 'k': qp->k = (uint32_t)cli_parse_u64("-k", optarg, 1, PEFA_MAX_K); break;
     case 'e':
-        qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, 1000000);
+        qp->ef = (uint32_t)cli_parse_u64("--ef", optarg, 1, CLI_MAX_EF);
         o->ef_given = "--ef";
         break;
     case 'l':
@@ -107,11 +107,11 @@ static void parse_option(int c, query_opts *o)
         qp->set |= PEFA_SET_LAMBDA;
         break;
     case 'n':
-        qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, 100000);
+        qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, CLI_MAX_KNN);
         o->xl_only = "--knn";
         break;
     case 'p':
-        qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, 1000000);
+        qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, CLI_MAX_TOPK_P);
         o->xl_only = "--topk-p";
         break;
     case 'N':

@@ -18,7 +18,8 @@ int pefa__idmap_write(const char *final_path, const uint8_t uuid[16], const char
                       const char *const *qids, uint32_t nq, uint64_t *bytes);
 
 /* [I3] checks the index's id map file against META idmap.bytes / idmap.xxh3
- * (a full read). 0 if the index has no id map. */
-int pefa__idmap_verify(pefa_index *ix);
+ * (a full read; with PEFA_IDMAP_TRUSTED the size only). 0 if the index has no
+ * id map. */
+int pefa__idmap_verify(pefa_index *ix, unsigned flags);
 
 #endif

@@ -58,10 +58,16 @@ static int check_y(pefa_index *ix, const pefa_model *m, int *bad)
 
 int pefa_verify(pefa_index *ix, int *bad)
 {
+    return pefa_verify_flags(ix, 0, bad);
+}
+
+int pefa_verify_flags(pefa_index *ix, unsigned flags, int *bad)
+{
     pefa_model *m = NULL;
     int dummy;
     const char *dim;
     if (!bad) bad = &dummy;
+    RETURN_ERROR_IF(flags & ~PEFA_IDMAP_TRUSTED, PEFA_ERR_INVALID_ARG, "pefa_verify_flags: unknown flags 0x%x", flags);
     *bad = section_no(ix, PEFA_KIND_META);
     FORWARD_IF_ERROR(pefa_index_meta_count(ix));
     /* a file without PEFA metadata is a bare container: nothing more to check */
@@ -75,7 +81,7 @@ int pefa_verify(pefa_index *ix, int *bad)
     FORWARD_IF_ERROR(pefa__graph_store_check(ix, PEFA_TARGET_QUERIES, bad));
     FORWARD_IF_ERROR(pefa__graph_store_check(ix, PEFA_TARGET_XS, bad));
     *bad = section_no(ix, PEFA_KIND_META);
-    FORWARD_IF_ERROR(pefa__idmap_verify(ix));
+    FORWARD_IF_ERROR(pefa__idmap_verify(ix, flags));
     *bad = -1;
     return 0;
 }

@@ -508,6 +508,30 @@ static void test_explain_and_ids(void **state)
     pefa_index_close(ix);
 }
 
+/* pefa_verify_flags: TRUSTED skips the id map's digest but not its size */
+static void test_verify_trusted_idmap(void **state)
+{
+    char path[320], cmd[800];
+    pefa_index *ix;
+    int bad;
+    (void)state;
+    snprintf(path, sizeof path, "%s/trust.pefa", g_dir);
+    build(path, PEFA_TYPE_F32, PEFA_CODEC_RAW, 1);
+    assert_int_equal(pefa_index_open(path, &ix), 0);
+    assert_int_equal(pefa_verify_flags(ix, 0, &bad), 0);
+    assert_int_equal(pefa_verify_flags(ix, 0x80, &bad), PEFA_ERR_INVALID_ARG);
+    /* one byte of the id map changed, same size */
+    snprintf(cmd, sizeof cmd, "f=$(ls %s.*.ids) && printf 'Z' | dd of=$f bs=1 seek=100 conv=notrunc status=none", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(pefa_verify(ix, &bad), PEFA_ERR_CHECKSUM);
+    assert_int_equal(pefa_verify_flags(ix, PEFA_IDMAP_TRUSTED, &bad), 0);
+    /* a shorter id map fails either way */
+    snprintf(cmd, sizeof cmd, "f=$(ls %s.*.ids) && truncate -s -4096 $f", path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(pefa_verify_flags(ix, PEFA_IDMAP_TRUSTED, &bad), PEFA_ERR_CORRUPT);
+    pefa_index_close(ix);
+}
+
 /* a rebuild never removes an id map: a copy of the replaced index still needs it */
 static void test_rebuild_keeps_old_idmaps(void **state)
 {
@@ -717,7 +741,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_matches_reference), cmocka_unit_test(test_ann_fidelity),
         cmocka_unit_test(test_threads_identical),       cmocka_unit_test(test_f16_and_zstd),
-        cmocka_unit_test(test_i8_codes),                cmocka_unit_test(test_explain_and_ids),         cmocka_unit_test(test_rebuild_keeps_old_idmaps),
+        cmocka_unit_test(test_i8_codes),                cmocka_unit_test(test_explain_and_ids),
+        cmocka_unit_test(test_verify_trusted_idmap),    cmocka_unit_test(test_rebuild_keeps_old_idmaps),
         cmocka_unit_test(test_bad_arguments),           cmocka_unit_test(test_ycsr_roundtrip_and_damage),
         cmocka_unit_test(test_id_rule_and_pair_values),
     };

@@ -11,6 +11,13 @@
 /* exit codes (STYLE: usage 2, runtime failure 1) */
 enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
 
+/* Ranges of the query options that pefa.h leaves open (pefa-query's flags,
+ * pefa-serve's request fields): a beam or candidate list past these is a
+ * mistake, not a setting. */
+#define CLI_MAX_EF 1000000u     /* --ef, "ef" */
+#define CLI_MAX_KNN 100000u     /* --knn, "knn" */
+#define CLI_MAX_TOPK_P 1000000u /* --topk-p, "topk_p" */
+
 /* program name used in messages */
 extern const char *cli_prog;
 

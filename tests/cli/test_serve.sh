@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# test_serve.sh - pefa-serve on loopback (tests/cli/serve_test.py does the
+# work): answers equal pefa-query in every mode, every bad input gets its
+# status, reload by rename under load, refusal of a broken file, draining
+# SIGTERM. Two SciFact indexes with one build thread (same content, two
+# UUIDs). Skipped (exit 0 with a message) when pefa-serve was not built.
+set -euo pipefail
+bin=$(cd "${PEFA_BIN:?}" && pwd); src=$(cd "${PEFA_SRC:?}" && pwd)
+if [ ! -x "$bin/pefa-serve" ]; then
+  echo "pefa-serve not built (libmicrohttpd or jansson missing): skipped"
+  exit 0
+fi
+d=$src/data/scifact
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+for name in a b; do
+  "$bin"/pefa-build -q -o "$tmp/$name.pefa" --passages $d/passages.npy --passage-ids $d/passage_ids.txt \
+    --queries $d/train_queries.npy --query-ids $d/train_query_ids.txt --qrels $d/train_qrels.tsv \
+    --lambda 0.5 --threads 1
+done
+timeout 600 /usr/bin/python3 "$src/tests/cli/serve_test.py" "$bin" "$tmp" "$d"
