@@ -108,8 +108,8 @@ class Index(_pefa.Index):
     def _rows_of(self, which, ids):
         if isinstance(ids, str):
             return int(self._rows(which, (ids,))[0])
-        if isinstance(ids, (list, tuple)) and all(isinstance(x, str) for x in ids):
-            return self._rows(which, ids)
+        if isinstance(ids, (list, tuple)) and not any(isinstance(x, (list, tuple, _np.ndarray)) for x in ids):
+            return self._rows(which, ids)  # checks that each is a str
         a = _np.asarray(ids)
         if a.size and a.dtype.kind not in "UO":
             raise TypeError("ids: expected str values, got an array of %s" % a.dtype)
