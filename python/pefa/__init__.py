@@ -21,6 +21,7 @@ from ._errors import Error, FileError, InputError, NoMemoryError, NotFoundError,
 __all__ = ["Index", "build", "Error", "FileError", "InputError", "NotFoundError", "StateError",
            "NoMemoryError"]
 __version__ = _pefa.library_version
+kernel_name = _pefa.kernel_name
 MAX_K = _pefa.MAX_K
 for _name in dir(_pefa):
     if _name.startswith("ERR_"):

@@ -163,6 +163,7 @@ static pefa_idmap *idmap_get(IndexObject *s)
 static const char *const search_kw[] = {"Q",       "k",     "mode",    "ef",       "lam",        "knn",
                                         "topk_p", "exact", "threads", "knn_norm", "xl_scoring", "single"};
 enum { A_Q, A_K, A_MODE, A_EF, A_LAM, A_KNN, A_TOPK, A_EXACT, A_THREADS, A_NORM, A_SCORING, A_SINGLE, A_N };
+static PyObject *search_kw_interned[A_N], *time_kw_interned[A_N];
 
 static int search_params(PyObject **a, pefa_query_params *qp, uint32_t *threads)
 {
@@ -317,7 +318,7 @@ static PyObject *Index_search(IndexObject *s, PyObject *const *args, Py_ssize_t 
     pefa_query_params qp = PEFA_QUERY_PARAMS_INIT;
     uint32_t threads = 0;
     qblock qb = {0};
-    if (pefapy_parse("search", search_kw, A_SINGLE, args, nargs, kwnames, a)) return NULL;
+    if (pefapy_parse("search", search_kw, search_kw_interned, A_SINGLE, args, nargs, kwnames, a)) return NULL;
     if (!a[A_Q]) return PyErr_Format(PyExc_TypeError, "search() missing required argument 'Q'");
     if (search_params(a, &qp, &threads) || qblock_get(s, a[A_Q], &qb)) return NULL;
     out = run_search(s, &qb, &qp, threads);
@@ -334,14 +335,16 @@ static double now_s(void)
 
 /* the C cost of the same searches, for bench/py_peers.py: one query at a
  * time, through pefa_search_batch(n = 1) or (single=True) pefa_search with
- * one searcher; returns the seconds the loop took, timed in C */
+ * a searcher of its own, warmed by one untimed search; the seconds the loop
+ * took, timed in C */
 static int time_loop(IndexObject *s, const qblock *qb, const pefa_query_params *qp, int single, double *sec)
 {
     pefa_hit *hits = (pefa_hit *)PyMem_RawMalloc(qp->k * sizeof *hits);
     pefa_searcher *se = NULL;
     uint32_t nh;
     int rc = hits ? 0 : PEFA_ERR_NOMEM;
-    if (!rc && single) rc = pefa_searcher_new(s->ix, &se);
+    if (!rc && single && (rc = pefa_searcher_new(s->ix, &se)) == 0 && qb->n)
+        rc = pefa_search(se, qb->data, qp, hits, &nh); /* warm: its buffers grown, as the pool's are */
     *sec = now_s();
     for (uint64_t i = 0; i < qb->n && !rc; i++) {
         const float *q = qb->data + i * qb->stride;
@@ -361,7 +364,7 @@ static PyObject *Index_time_c_loop(IndexObject *s, PyObject *const *args, Py_ssi
     qblock qb = {0};
     double sec = 0;
     int rc = 0, single = 0;
-    if (pefapy_parse("_time_c_loop", search_kw, A_N, args, nargs, kwnames, a)) return NULL;
+    if (pefapy_parse("_time_c_loop", search_kw, time_kw_interned, A_N, args, nargs, kwnames, a)) return NULL;
     if (!a[A_Q]) return PyErr_Format(PyExc_TypeError, "_time_c_loop() missing required argument 'Q'");
     if (a[A_SINGLE] && (single = PyObject_IsTrue(a[A_SINGLE])) < 0) return NULL;
     if (search_params(a, &qp, &threads) || qblock_get(s, a[A_Q], &qb)) return NULL;

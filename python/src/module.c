@@ -87,8 +87,20 @@ PyObject *pefapy_input_error(const char *fmt, ...)
 }
 
 /* ---- arguments ------------------------------------------------------------------ */
-int pefapy_parse(const char *fn, const char *const *names, int n, PyObject *const *args, Py_ssize_t nargs,
-                 PyObject *kwnames, PyObject **out)
+/* the index of keyword key in names: by identity with the interned names
+ * first (call sites pass interned keywords), then by value; n if unknown */
+static int keyword_index(PyObject *key, const char *const *names, PyObject **interned, int n)
+{
+    int i = 0;
+    while (i < n && key != interned[i]) i++;
+    if (i < n) return i;
+    for (i = 0; i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0; i++) {
+    }
+    return i;
+}
+
+int pefapy_parse(const char *fn, const char *const *names, PyObject **interned, int n, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames, PyObject **out)
 {
     Py_ssize_t nk = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (int i = 0; i < n; i++) out[i] = NULL;
@@ -96,11 +108,12 @@ int pefapy_parse(const char *fn, const char *const *names, int n, PyObject *cons
         PyErr_Format(PyExc_TypeError, "%s() takes at most %d arguments (%zd given)", fn, n, nargs);
         return -1;
     }
+    for (int i = 0; nk && !interned[n - 1] && i < n; i++)
+        if (!interned[i] && !(interned[i] = PyUnicode_InternFromString(names[i]))) return -1;
     for (Py_ssize_t i = 0; i < nargs; i++) out[i] = args[i];
     for (Py_ssize_t j = 0; j < nk; j++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, j);
-        int i = 0;
-        while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) i++;
+        int i = keyword_index(key, names, interned, n);
         if (i == n) {
             PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", fn, key);
             return -1;
@@ -165,7 +178,14 @@ int pefapy_choice(PyObject *o, const char *name, const char *const *names, int n
 }
 
 /* ---- the module -------------------------------------------------------------------- */
+static PyObject *kernel_name(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(pefa_kernel_name());
+}
+
 static PyMethodDef module_methods[] = {
+    {"kernel_name", kernel_name, METH_NOARGS,
+     "kernel_name() -> str: the inner-product kernels in use ('avx512', 'avx2' or 'scalar')."},
     {"_build", (PyCFunction)(void (*)(void))pefapy_build, METH_VARARGS | METH_KEYWORDS,
      "_build(out, passages, ...) -> dict: the C half of pefa.build (use that)."},
     {NULL, NULL, 0, NULL}};

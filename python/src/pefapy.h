@@ -33,10 +33,11 @@ PyObject *pefapy_error_new(int code, const char *detail);
 
 /* ---- arguments (module.c) -------------------------------------------------------
  * Vectorcall-style parsing: out[i] receives the i-th positional argument or
- * the keyword names[i] (NULL when not given). TypeError for too many
- * positionals, unknown or repeated keywords. */
-int pefapy_parse(const char *fn, const char *const *names, int n, PyObject *const *args, Py_ssize_t nargs,
-                 PyObject *kwnames, PyObject **out);
+ * the keyword names[i] (NULL when not given). interned: n slots, filled on
+ * first use with the names as interned str (a call site's static array).
+ * TypeError for too many positionals, unknown or repeated keywords. */
+int pefapy_parse(const char *fn, const char *const *names, PyObject **interned, int n, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames, PyObject **out);
 /* an int argument in [lo, hi] (None or NULL leaves *v); TypeError if not an
  * int, InputError naming the argument if out of range */
 int pefapy_u32(PyObject *o, const char *name, uint32_t lo, uint32_t hi, uint32_t *v);
