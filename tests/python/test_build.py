@@ -278,3 +278,14 @@ def test_unwritable_output(tmp_path, scifact):
     with pytest.raises(OSError) as e:
         pefa.build(str(tmp_path / "no" / "such" / "dir.pefa"), scifact.passages[:10], progress=False)
     assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_IO
+
+
+def test_tuned_reads_meta(tmp_path, scifact):
+    """ix.tuned is META tune.* (as issue 8's pefa-build --tune will write it), typed"""
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    out = build_small(tmp_path / "t.pefa", P, Q, pairs, pids, qids,
+                      meta={"tune.mode": "xl", "tune.lambda": "0.3", "tune.knn": "16", "tune.metric": "ndcg@10"})
+    with pefa.Index(out) as ix:
+        assert ix.tuned == {"mode": "xl", "lambda": 0.3, "knn": 16, "metric": "ndcg@10"}
+    with pefa.Index(build_small(tmp_path / "u.pefa", P, Q, pairs, pids, qids, meta={"tune.lambda": "0.3"})) as ix:
+        assert ix.tuned is None  # no tune.mode: not tuned
