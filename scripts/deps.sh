@@ -3,7 +3,7 @@
 # that are missing (nothing is installed when everything is there).
 set -euo pipefail
 build=(gcc make cmake pkg-config libzstd-dev libxxhash-dev liblmdb-dev libmicrohttpd-dev libjansson-dev)
-test=(libcmocka-dev python3-numpy)
+test=(libcmocka-dev python3-numpy python3-dev python3-pytest python3-setuptools python3-venv)
 bench=(python3-numpy python3-hnswlib python3-faiss python3-matplotlib npm g++ libhnswlib-dev libfaiss-dev wrk)
 fuzz=(clang libclang-rt-14-dev)
 slurm=(slurm-wlm munge)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # lint.sh SRC_DIR [LIBPEFA_A LIBPEFA_SO] - code-health rules that must stay true
 # (run by ctest as lint_code; each failure is printed, exit 1 if any):
-#   1. no function over 120 lines in libidx/ and tools/
+#   1. no function over 120 lines in libidx/, tools/ and python/src/
 #   2. layers only include down (docs/architecture.md):
 #        common <- container, kernels <- hnsw ; container <- idmap ; all <- pefa
-#      and tools include pefa.h and their own util/ (and serve/) headers only
+#      and tools include pefa.h and their own util/ (and serve/) headers only; the
+#      Python extension (python/src) pefa.h and its own pefapy.h only
 #   3. libpefa.a defines only pefa_* globals: pefa_<name> = the API in pefa.h,
 #      pefa__<name> = internal; libpefa.so exports exactly the API
 set -euo pipefail
@@ -18,7 +19,7 @@ bad() { echo "lint: $*"; fail=1; }
 max_lines=120
 while IFS=$'\t' read -r n where; do
   [ "$n" -le "$max_lines" ] || bad "$where: function of $n lines (max $max_lines)"
-done < <(find "$src/libidx" "$src/tools" -name '*.c' -print0 | xargs -0 awk '
+done < <(find "$src/libidx" "$src/tools" "$src/python/src" -name '*.c' -print0 2>/dev/null | xargs -0 awk '
   /^\{/ { start = FNR }
   /^\}/ { if (start) { printf "%d\t%s:%d\n", FNR - start + 1, FILENAME, start; start = 0 } }')
 
@@ -46,6 +47,11 @@ done
 while IFS=: read -r file line inc; do
   case $inc in pefa.h|util/*|serve/*) ;; *) bad "${file#$src/}:$line: a tool includes '$inc' (tools use pefa.h, util/ and serve/ only)" ;; esac
 done < <(grep -rHno '#include "[^"]*"' "$src/tools" | sed -E 's/#include "([^"]*)"/\1/')
+if [ -d "$src/python/src" ]; then
+  while IFS=: read -r file line inc; do
+    case $inc in pefa.h|pefapy.h) ;; *) bad "${file#$src/}:$line: the Python extension includes '$inc' (pefa.h and pefapy.h only)" ;; esac
+  done < <(grep -rHno '#include "[^"]*"' "$src/python/src" | sed -E 's/#include "([^"]*)"/\1/')
+fi
 
 # 3. symbols
 if [ -n "$liba" ]; then

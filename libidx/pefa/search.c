@@ -202,6 +202,8 @@ static int search_one(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32
         hits[i].row = s->ids[i];
         hits[i].score = xs && m->info.xs_scale != 1.0f ? s->scores[i] * m->info.xs_scale : s->scores[i];
     }
+    /* equal scores by row, as every other path (and a shard set's merge) orders them */
+    qsort(hits, (size_t)got, sizeof *hits, hit_cmp);
     *n_hits = (uint32_t)got;
     return 0;
 }

@@ -207,10 +207,15 @@ static void test_batch_equals_single(void **state)
         assert_int_equal(pefa_search_batch(ix, strided, NT, DIM + 3, &p, 2, many, nm), 0);
         assert_memory_equal(one, many, sizeof one);
     }
-    /* a bad row names its query */
+    /* a bad row names its query; of two bad rows, the first, whichever thread met it */
     strided[7 * (DIM + 3) + 4] = NAN;
     assert_int_equal(pefa_search_batch(ix, strided, NT, DIM + 3, NULL, 2, many, nm), PEFA_ERR_INVALID_ARG);
-    assert_non_null(strstr(pefa_last_error_detail(), "query 7"));
+    assert_non_null(strstr(pefa_last_error_detail(), "query 7:"));
+    strided[(NT - 2) * (DIM + 3)] = NAN;
+    for (uint32_t threads = 1; threads <= 4; threads++) {
+        assert_int_equal(pefa_search_batch(ix, strided, NT, DIM + 3, NULL, threads, many, nm), PEFA_ERR_INVALID_ARG);
+        assert_non_null(strstr(pefa_last_error_detail(), "query 7:"));
+    }
     pefa_searcher_free(s);
     pefa_index_close(ix);
 }

@@ -7,7 +7,9 @@
  * (pefa_build renames a new file into place). Every reader must keep
  * answering, without an error, exactly as before (it holds the file it
  * opened); a reopen must see the new file (another UUID) and answer as a
- * fresh searcher over it does. Runs under TSan in scripts/test.sh.
+ * fresh searcher over it does. Then batches (pefa_search_batch, 3 threads
+ * each) from 3 threads at once answer as one searcher does. Runs under TSan
+ * in scripts/test.sh.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -207,6 +209,64 @@ static void test_readers_during_replacement(void **state)
     pefa_index_close(ix);
 }
 
+/* batches of every mode, 3 threads each, from 3 threads at once: every
+ * answer as one searcher gives it (the chunk counter and the searcher pool
+ * under TSan) */
+typedef struct {
+    pefa_index *ix;
+    const pefa_hit (*want)[NQ * K];
+    long mismatches, errors;
+} batcher;
+
+static void *batch_loop(void *arg)
+{
+    batcher *b = arg;
+    static _Thread_local pefa_hit got[NQ * K];
+    uint32_t n[NQ];
+    for (int round = 0; round < 4; round++)
+        for (int m = 0; m < 3; m++) {
+            pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
+            p.mode = PEFA_MODE_ERM + m;
+            p.k = K;
+            memset(got, 0, sizeof got);
+            if (pefa_search_batch(b->ix, g_Q, NQ, 0, &p, 3, got, n)) b->errors++;
+            else if (memcmp(got, b->want[m], sizeof got)) b->mismatches++;
+        }
+    return NULL;
+}
+
+static void test_batches_from_threads(void **state)
+{
+    static pefa_hit want[3][NQ * K];
+    static batcher bt[3];
+    pthread_t tid[3];
+    pefa_index *ix;
+    pefa_searcher *s;
+    uint32_t n;
+    (void)state;
+    build(0.5f, 7);
+    assert_int_equal(pefa_index_open(g_path, &ix), 0);
+    assert_int_equal(pefa_searcher_new(ix, &s), 0);
+    for (int m = 0; m < 3; m++)
+        for (int q = 0; q < NQ; q++) {
+            pefa_query_params p = PEFA_QUERY_PARAMS_INIT;
+            p.mode = PEFA_MODE_ERM + m;
+            p.k = K;
+            assert_int_equal(pefa_search(s, g_Q + (size_t)q * DIM, &p, want[m] + q * K, &n), 0);
+        }
+    pefa_searcher_free(s);
+    for (int t = 0; t < 3; t++) {
+        bt[t] = (batcher){ix, (const pefa_hit(*)[NQ * K])want, 0, 0};
+        assert_int_equal(pthread_create(&tid[t], NULL, batch_loop, &bt[t]), 0);
+    }
+    for (int t = 0; t < 3; t++) {
+        pthread_join(tid[t], NULL);
+        assert_int_equal(bt[t].errors, 0);
+        assert_int_equal(bt[t].mismatches, 0);
+    }
+    pefa_index_close(ix);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -231,6 +291,7 @@ static int teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_readers_during_replacement)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_readers_during_replacement),
+                                       cmocka_unit_test(test_batches_from_threads)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,291 @@
+"""pefa.build from numpy builds what pefa-build builds; any layout of the
+arrays; ids, qrels forms, options; the caller's arrays are never written; bad
+inputs raise errors naming the row or id, and leave nothing behind."""
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+import pefa
+
+MODES = [dict(mode="erm"), dict(mode="xs"), dict(mode="xs", lam=0.3), dict(mode="xl", lam=0.1, knn=16),
+         dict(mode="xl", exact=True)]
+
+
+def digest(*arrays):
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(str((a.dtype, a.shape, a.strides)).encode())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def py_index(tmp_path_factory, scifact):
+    """the demo index built from numpy arrays, as the CLI builds sf_index"""
+    out = str(tmp_path_factory.mktemp("py") / "sf.pefa")
+    before = digest(scifact.passages, scifact.train)
+    stats = pefa.build(out, scifact.passages, queries=scifact.train, qrels=scifact.qrels,
+                       passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, lam=0.5, threads=1, seed=42,
+                       progress=False)
+    assert digest(scifact.passages, scifact.train) == before  # read, never written
+    return out, stats
+
+
+def test_build_equals_cli(py_index, sf_index, scifact):
+    out, stats = py_index
+    assert stats["nnz"] == 919 and stats["file_bytes"] == os.path.getsize(out) and stats["idmap_bytes"] > 0
+    assert os.path.exists("%s.%s.ids" % (out, stats["uuid"].replace("-", "")))
+    with pefa.Index(out) as a, pefa.Index(sf_index) as b:
+        for kw in MODES:
+            ra, sa = a.search(scifact.test, k=100, **kw)
+            rb, sb = b.search(scifact.test, k=100, **kw)
+            assert np.array_equal(ra, rb) and np.array_equal(sa, sb), kw
+        for name in ("passages", "queries", "xs", "z"):
+            assert a.vectors(name).tobytes() == b.vectors(name).tobytes(), name
+        assert list(a.passage_ids(ra[0])) == list(b.passage_ids(rb[0]))
+        assert list(a.query_ids(np.arange(a.n_queries))) == scifact.train_ids
+        same = [k for k in b.meta if k.startswith(("pefa.", "hnsw.")) or k == "build.threads"]
+        assert same and all(a.meta[k] == b.meta[k] for k in same)
+        a.verify()
+
+
+def small(scifact, n=600):
+    """a small problem for the many builds below (no graphs: exact search)"""
+    P = scifact.passages[:n]
+    pairs = [(q, p, s) for q, p, s in scifact.qrels if p in set(scifact.passage_ids[:n])]
+    qids = sorted({q for q, _, _ in pairs})
+    rows = [scifact.train_ids.index(q) for q in qids]
+    return P, scifact.train[rows], pairs, scifact.passage_ids[:n], qids
+
+
+def build_small(path, P, Q, pairs, pids, qids, **kw):
+    kw.setdefault("no_graphs", True)
+    kw.setdefault("progress", False)
+    kw.setdefault("threads", 1)
+    pefa.build(str(path), P, queries=Q, qrels=pairs, passage_ids=pids, query_ids=qids, **kw)
+    return str(path)
+
+
+def vectors_of(path):
+    with pefa.Index(path) as ix:
+        return {n: np.array(ix.vectors(n)) for n in ("passages", "queries", "xs", "z")}
+
+
+def layouts(A):
+    d = A.shape[1]
+    wide = np.zeros((A.shape[0], 3 * d), A.dtype)
+    wide[:, ::3] = A
+    padded = np.zeros((A.shape[0], d + 5), A.dtype)
+    padded[:, :d] = A
+    return {"float64": A.astype(np.float64), "fortran": np.asfortranarray(A), "column-stride": wide[:, ::3],
+            "row-stride": padded[:, :d], "negative-stride": A[::-1].copy()[::-1],
+            "big-endian": A.astype(A.dtype.newbyteorder(">")), "list": A.astype(np.float64).tolist()}
+
+
+@pytest.mark.parametrize("layout", ["float64", "fortran", "column-stride", "row-stride", "negative-stride",
+                                    "big-endian", "list"])
+def test_any_layout_builds_the_same(tmp_path, scifact, layout):
+    P, Q, pairs, pids, qids = small(scifact)
+    want = vectors_of(build_small(tmp_path / "ref.pefa", P, Q, pairs, pids, qids))
+    P2, Q2 = layouts(P)[layout], layouts(Q)[layout]
+    before = digest(np.asarray(P2), np.asarray(Q2))
+    got = vectors_of(build_small(tmp_path / "x.pefa", P2, Q2, pairs, pids, qids))
+    assert digest(np.asarray(P2), np.asarray(Q2)) == before
+    for n in want:
+        assert np.array_equal(want[n], got[n]), n
+
+
+def test_float16_rows(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact)
+    P16, Q16 = P.astype(np.float16), Q.astype(np.float16)
+    a = vectors_of(build_small(tmp_path / "a.pefa", P16, Q16, pairs, pids, qids))
+    b = vectors_of(build_small(tmp_path / "b.pefa", P16.astype(np.float32), Q16.astype(np.float32), pairs, pids,
+                               qids))
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+    build_small(tmp_path / "c.pefa", P16[:, ::1], Q, pairs, pids, qids, vector_type="f16")
+    with pefa.Index(str(tmp_path / "c.pefa")) as ix:
+        assert ix.vector_type == "f16" and ix.vectors("passages").dtype == np.float16
+
+
+def test_qrels_forms(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact)
+    ref = build_small(tmp_path / "ref.pefa", P, Q, pairs, pids, qids)
+    cols = tuple(np.array(c) for c in zip(*pairs))
+    pairs2 = [(q, p) for q, p, _ in pairs]  # score 1 by default
+    as_bytes = [(q.encode(), p.encode(), s) for q, p, s in pairs]
+    T = scifact.test[:50]
+    with pefa.Index(ref) as ix:
+        want = ix.search(T, k=20, mode="xl", exact=True)
+    for i, form in enumerate((cols, pairs2, as_bytes, iter(pairs))):
+        with pefa.Index(build_small(tmp_path / ("f%d.pefa" % i), P, Q, form, pids, qids)) as ix:
+            got = ix.search(T, k=20, mode="xl", exact=True)
+            assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+
+
+def test_duplicates_add_up(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact)
+    twice = [(q, p, s / 2) for q, p, s in pairs] * 2
+    a = vectors_of(build_small(tmp_path / "a.pefa", P, Q, pairs, pids, qids))
+    b = vectors_of(build_small(tmp_path / "b.pefa", P, Q, twice, pids, qids))
+    assert all(np.array_equal(a[n], b[n]) for n in a)
+
+
+def test_row_number_ids(tmp_path):
+    rng = np.random.default_rng(7)
+    P, Q = rng.standard_normal((300, 16)), rng.standard_normal((40, 16))
+    qrels = [(i, (7 * i) % 300, 1.0) for i in range(40)] + [("3", "5", 2.0), (np.int64(4), np.uint32(6), 1)]
+    out = str(tmp_path / "rows.pefa")
+    stats = pefa.build(out, P, Q, qrels, M=8, ef_construction=50, threads=1, progress=False)
+    assert stats["idmap_bytes"] == 0 and stats["nnz"] == 42
+    with pefa.Index(out) as ix:
+        assert (ix.n_passages, ix.n_queries, ix.dim) == (300, 40, 16)
+        assert list(ix.passage_ids([0, 299])) == ["0", "299"]
+        r, _ = ix.search(Q[5], k=5, mode="xl", lam=0.0)
+        assert r[0] == 35  # its own relevant passage first when only the kNN votes count
+    with pytest.raises(KeyError, match="passage id '007' not found in the passage rows 0..299"):
+        pefa.build(out, P, Q, [(0, "007", 1.0)], progress=False)
+    with pytest.raises(KeyError, match="query id 40 not found"):
+        pefa.build(out, P, Q, [(40, 0, 1.0)], progress=False)
+
+
+def test_erm_only_and_options(tmp_path, scifact):
+    out = str(tmp_path / "erm.pefa")
+    stats = pefa.build(out, scifact.passages[:500], M=8, ef_construction=40, threads=2, vector_type="f16",
+                       progress=False, meta={"encoder": "glove idf-mean", "note": "x=y"})
+    assert stats["nnz"] == 0
+    with pefa.Index(out) as ix:
+        assert ix.n_queries == 0 and ix.vector_type == "f16"
+        assert ix.meta["encoder"] == "glove idf-mean" and ix.meta["hnsw.M"] == "8"
+        with pytest.raises(ValueError, match="needs training queries"):
+            ix.search(scifact.test[0], mode="xs")
+
+
+def test_zstd_y_same_answers(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact)
+    a = build_small(tmp_path / "a.pefa", P, Q, pairs, pids, qids)
+    b = build_small(tmp_path / "b.pefa", P, Q, pairs, pids, qids, y_codec="zstd")
+    with pefa.Index(a) as x, pefa.Index(b) as y:
+        assert y.meta["pefa.y_codec"] == "zstd"
+        assert np.array_equal(x.search(scifact.test, k=10, mode="xl")[0], y.search(scifact.test, k=10, mode="xl")[0])
+
+
+def test_progress(tmp_path, scifact, capsys, monkeypatch):
+    P, Q, pairs, pids, qids = small(scifact, 300)
+    seen = []
+    build_small(tmp_path / "a.pefa", P, Q, pairs, pids, qids, no_graphs=False, threads=2,
+                progress=lambda stage, done, total: seen.append((stage, done, total)))
+    stages = [s for s, _, _ in seen]
+    assert "writing" in stages and any(s != "writing" for s in stages)
+    assert all(0 <= d <= t for _, d, t in seen)
+    build_small(tmp_path / "b.pefa", P, Q, pairs, pids, qids, progress=True)
+    assert "pefa.build: writing" in capsys.readouterr().err
+    hooked = []
+    monkeypatch.setattr("sys.unraisablehook", hooked.append)
+
+    def broken(stage, done, total):
+        raise RuntimeError("callback bug")
+    build_small(tmp_path / "c.pefa", P, Q, pairs, pids, qids, progress=broken)  # reported once, build goes on
+    assert len(hooked) == 1 and isinstance(hooked[0].exc_value, RuntimeError)
+    assert os.path.exists(tmp_path / "c.pefa")
+
+
+def test_tune_is_not_there_yet(tmp_path, scifact):
+    with pytest.raises(NotImplementedError, match="tune=True needs library support from issue 8"):
+        pefa.build(str(tmp_path / "t.pefa"), scifact.passages[:10], tune=True)
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.xfail(raises=NotImplementedError, strict=True, reason="tuning at build time comes with issue 8")
+def test_tuned_build(tmp_path, scifact):
+    out = str(tmp_path / "tuned.pefa")
+    pefa.build(out, scifact.passages, queries=scifact.train, qrels=scifact.qrels,
+               passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, tune=True, progress=False)
+    with pefa.Index(out) as ix:
+        t = ix.tuned
+        assert t["mode"] in ("erm", "xs", "xl") and "metric" in t
+        assert np.array_equal(ix.search(scifact.test, k=10)[0],
+                              ix.search(scifact.test, k=10, mode=t["mode"], lam=t.get("lambda"),
+                                        knn=t.get("knn"))[0])
+
+
+# ---- errors -------------------------------------------------------------------------------
+def build_error(tmp_path, exc, words, *args, **kw):
+    kw.setdefault("progress", False)
+    with pytest.raises(exc) as e:
+        pefa.build(str(tmp_path / "bad.pefa"), *args, **kw)
+    for w in words:
+        assert w in str(e.value), str(e.value)
+    assert not os.listdir(tmp_path), "a failed build left files"
+    return e.value
+
+
+def test_not_finite_rows_are_named(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    P, Q = P.copy(), Q.copy()
+    P[7, 3] = np.nan
+    e = build_error(tmp_path, ValueError, ["passages: row 7 column 3 is NaN"], P, Q, pairs, pids, qids)
+    assert isinstance(e, pefa.InputError) and e.code == pefa.ERR_BAD_INPUT
+    P[7, 3] = 0
+    Q[2, 0] = np.inf
+    build_error(tmp_path, ValueError, ["queries: row 2 column 0 is infinite"], P, Q, pairs, pids, qids)
+    Q[2, 0] = 0
+    build_error(tmp_path, ValueError, ["relevance pair 0", "has value nan"], P, Q,
+                [(pairs[0][0], pairs[0][1], np.nan)], pids, qids)
+
+
+@pytest.mark.parametrize("bad,words", [
+    (np.zeros((10, 4), np.int32), ["passages: dtype int32 is not float32, float16 or float64"]),
+    (np.zeros(10, np.float32), ["passages: shape (10,); expected (rows, dim)"]),
+    (np.zeros((2, 3, 4), np.float32), ["passages: shape (2, 3, 4)"]),
+    (["a", "b"], ["passages: dtype <U1"]),
+])
+def test_bad_passages(tmp_path, bad, words):
+    build_error(tmp_path, ValueError, words, bad)
+
+
+def test_bad_arguments(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    build_error(tmp_path, ValueError, ["queries and qrels go together"], P, Q)
+    build_error(tmp_path, ValueError, ["queries and qrels go together"], P, None, pairs)
+    build_error(tmp_path, ValueError, ["queries: dimension 50 differs from the passages' (100)"], P, Q[:, :50],
+                pairs)
+    build_error(tmp_path, ValueError, ["passage_ids: 99 ids for 100 rows"], P, Q, pairs, pids[:99], qids)
+    build_error(tmp_path, ValueError, ["duplicate"], P, Q, [(qids[0], pids[0], 1.0)], [pids[0]] * 100, qids)
+    build_error(tmp_path, KeyError, ["qrels[1]: passage id 'nope' not found in passage_ids"], P, Q,
+                [pairs[0], (pairs[0][0], "nope", 1.0)], pids, qids)
+    build_error(tmp_path, ValueError, ["qrels[0]: expected (query_id, passage_id[, score])"], P, Q, ["ab"], pids,
+                qids)
+    build_error(tmp_path, ValueError, ["qrels[0]: score 'x' is not a number"], P, Q,
+                [(pairs[0][0], pairs[0][1], "x")], pids, qids)
+    build_error(tmp_path, ValueError, ["vector_type 'f64'"], P, vector_type="f64")
+    build_error(tmp_path, ValueError, ["y_codec 'lz4'"], P, y_codec="lz4")
+    build_error(tmp_path, ValueError, ["lambda"], P, Q, pairs, pids, qids, lam=2.0)
+    build_error(tmp_path, ValueError, ["M"], P, M=1)
+    build_error(tmp_path, ValueError, ["M = -3 is out of range"], P, M=-3)
+    build_error(tmp_path, TypeError, ["threads must be an int"], P, threads=1.5)
+    build_error(tmp_path, ValueError, ["seed -1"], P, seed=-1)
+
+
+def test_skip_missing(tmp_path, scifact):
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    with pytest.warns(UserWarning, match="skipped 1 of"):
+        build_small(tmp_path / "s.pefa", P, Q, pairs + [(pairs[0][0], "nope", 1.0)], pids, qids, skip_missing=True)
+
+
+def test_unwritable_output(tmp_path, scifact):
+    with pytest.raises(OSError) as e:
+        pefa.build(str(tmp_path / "no" / "such" / "dir.pefa"), scifact.passages[:10], progress=False)
+    assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_IO
+
+
+def test_tuned_reads_meta(tmp_path, scifact):
+    """ix.tuned is META tune.* (as issue 8's pefa-build --tune will write it), typed"""
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    out = build_small(tmp_path / "t.pefa", P, Q, pairs, pids, qids,
+                      meta={"tune.mode": "xl", "tune.lambda": "0.3", "tune.knn": "16", "tune.metric": "ndcg@10"})
+    with pefa.Index(out) as ix:
+        assert ix.tuned == {"mode": "xl", "lambda": 0.3, "knn": 16, "metric": "ndcg@10"}
+    with pefa.Index(build_small(tmp_path / "u.pefa", P, Q, pairs, pids, qids, meta={"tune.lambda": "0.3"})) as ix:
+        assert ix.tuned is None  # no tune.mode: not tuned

@@ -1,0 +1,230 @@
+"""Every bad input of the contract raises a clear exception: the right class,
+the library code, a detail naming the row, field, id or file."""
+import glob
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import pefa
+from conftest import tool
+
+
+def check(e, cls, code, *words):
+    assert isinstance(e, cls) and isinstance(e, pefa.Error), type(e)
+    assert e.code == code and e.name == str(e).rsplit("[", 1)[1].rstrip("]")
+    for w in words:
+        assert w in str(e) and w in e.detail, (w, str(e))
+
+
+# ---- search arguments --------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.complex64, np.bool_, object, "U3"])
+def test_query_dtype(ix, scifact, dtype):
+    Q = scifact.test[:2].astype(dtype) if dtype != "U3" else np.full((2, 100), "abc")
+    with pytest.raises(ValueError) as e:
+        ix.search(Q)
+    check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, "Q: dtype", "not float32, float16 or float64")
+
+
+@pytest.mark.parametrize("shape,words", [((2, 3, 100), "3 dimensions"), ((99,), "a query of 99 values"),
+                                         ((4, 101), "rows of 101 values"), ((), "0 dimensions")])
+def test_query_shape(ix, shape, words):
+    with pytest.raises(ValueError) as e:
+        ix.search(np.ones(shape, np.float32))
+    check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, words)
+
+
+@pytest.mark.parametrize("bad,word", [(math.nan, "NaN"), (math.inf, "infinite"), (-math.inf, "infinite"),
+                                      (1e300, "infinite")])
+def test_query_not_finite_names_the_row(ix, scifact, bad, word):
+    Q = scifact.test[:6].astype(np.float64)
+    Q[3, 17] = bad
+    with pytest.raises(ValueError) as e:
+        ix.search(Q, mode="xl", threads=2)
+    check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, "query 3", "value 17", word)
+    with pytest.raises(ValueError, match="query 0: query value 17"):
+        ix.search(Q[3])
+
+
+@pytest.mark.parametrize("kw,exc,words", [
+    (dict(mode="foo"), ValueError, ["mode 'foo' is not one of 'erm', 'xs', 'xl'"]),
+    (dict(mode="XL"), ValueError, ["mode 'XL'"]),
+    (dict(mode=3), TypeError, ["mode must be a str"]),
+    (dict(k=0), ValueError, ["k = 0 is out of range [1, 100000]"]),
+    (dict(k=-1), ValueError, ["k = -1 is out of range"]),
+    (dict(k=pefa.MAX_K + 1), ValueError, ["k = 100001 is out of range"]),
+    (dict(k=1 << 70), ValueError, ["k is out of range"]),
+    (dict(k=2.0), TypeError, ["k must be an int"]),
+    (dict(k=True), TypeError, ["k must be an int"]),
+    (dict(ef=0), ValueError, ["ef = 0"]),
+    (dict(knn=0, mode="xl"), ValueError, ["knn = 0"]),
+    (dict(topk_p=0, mode="xl"), ValueError, ["topk_p = 0"]),
+    (dict(threads=-1), ValueError, ["threads = -1"]),
+    (dict(lam=1.5, mode="xl"), ValueError, ["lambda 1.5 is outside [0, 1]"]),
+    (dict(lam=-0.1, mode="xs"), ValueError, ["lambda -0.1 is outside [0, 1]"]),
+    (dict(lam=math.nan, mode="xl"), ValueError, ["lambda nan is outside [0, 1]"]),
+    (dict(lam="x"), TypeError, []),
+    (dict(knn_norm="v2", mode="xl"), ValueError, ["knn_norm 'v2' is not one of 'v0', 'v1'"]),
+    (dict(xl_scoring="sparse", mode="xl"), ValueError, ["xl_scoring 'sparse'"]),
+    (dict(bogus=1), TypeError, ["unexpected keyword argument 'bogus'"]),
+])
+def test_search_arguments(ix, scifact, kw, exc, words):
+    with pytest.raises(exc) as e:
+        ix.search(scifact.test[:2], **kw)
+    for w in words:
+        assert w in str(e.value)
+    if exc is ValueError:
+        assert isinstance(e.value, pefa.InputError) and e.value.code == pefa.ERR_INVALID_ARG
+
+
+def test_search_call_shape(ix, scifact):
+    with pytest.raises(TypeError, match="missing required argument 'Q'"):
+        ix.search(k=3)
+    with pytest.raises(TypeError, match="multiple values for argument 'k'"):
+        ix.search(scifact.test[0], 3, k=3)
+    r, _ = ix.search(scifact.test[0], 3, "xl")  # positional, in the documented order
+    assert r.shape == (3,)
+
+
+@pytest.mark.parametrize("mode,words", [("xs", "PEFA-XS needs training queries"), ("xl", "PEFA-XL needs")])
+def test_mode_the_index_cannot_serve(erm_index, mode, words):
+    with pefa.Index(erm_index) as ix:
+        with pytest.raises(ValueError) as e:
+            ix.search(np.ones(ix.dim, np.float32), mode=mode)
+        check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, words)
+
+
+# ---- ids --------------------------------------------------------------------------------
+def test_missing_id_is_a_keyerror_naming_it(ix, scifact):
+    with pytest.raises(KeyError) as e:
+        ix.passage_rows([scifact.passage_ids[0], "no-such-doc", "other"])
+    check(e.value, pefa.NotFoundError, pefa.ERR_NOT_FOUND, "passage id 'no-such-doc' not found")
+    assert e.value.key == "no-such-doc"
+    with pytest.raises(KeyError, match="query id 'zz' not found"):
+        ix.query_rows("zz")
+    for bad, word in (("", "empty"), ("a\0b", "NUL")):
+        with pytest.raises(KeyError, match=word) as e:
+            ix.passage_rows([bad])
+        assert e.value.key == bad
+
+
+def test_bad_id_types(ix):
+    with pytest.raises(TypeError, match=r"ids\[1\] is int"):
+        ix.passage_rows(["4983", 7])
+    with pytest.raises(TypeError):
+        ix.passage_rows(np.arange(3))
+
+
+def test_rows_out_of_range(ix):
+    for bad in (5183, -2, [0, 99999]):
+        with pytest.raises(IndexError, match="out of range: the index has 5183 passages"):
+            ix.passage_ids(bad)
+    with pytest.raises(IndexError, match="809 training queries"):
+        ix.query_ids([809])
+    with pytest.raises(TypeError):
+        ix.passage_ids(np.array([1.5]))
+
+
+# ---- damaged files ----------------------------------------------------------------------
+@pytest.fixture()
+def sf_copy(sf_index, tmp_path):
+    """a private copy of the demo index and its id map"""
+    for f in [sf_index] + glob.glob(sf_index + ".*.ids"):
+        shutil.copy(f, tmp_path / os.path.basename(f))
+    return str(tmp_path / os.path.basename(sf_index))
+
+
+def section_offset(path, name):
+    for line in tool("pefa-dump", path).splitlines():
+        f = line.split()
+        if len(f) > 8 and f[1] == name:
+            return int(f[0]), int(f[8])
+    raise AssertionError(name)
+
+
+def flip(path, at):
+    with open(path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x40]))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(OSError) as e:
+        pefa.Index(str(tmp_path / "nope.pefa"))
+    check(e.value, pefa.FileError, pefa.ERR_IO, "nope.pefa")
+
+
+def test_not_a_pefa_file(tmp_path):
+    p = tmp_path / "text.pefa"
+    p.write_bytes(b"hello, world\n" * 1000)
+    with pytest.raises(pefa.FileError) as e:
+        pefa.Index(str(p))
+    check(e.value, pefa.FileError, pefa.ERR_NOT_PEFA)
+
+
+def test_truncated_file(sf_copy):
+    os.truncate(sf_copy, os.path.getsize(sf_copy) - 4096)
+    with pytest.raises(pefa.FileError) as e:
+        pefa.Index(sf_copy)
+    check(e.value, pefa.FileError, pefa.ERR_TRUNCATED, os.path.basename(sf_copy))
+
+
+def test_damaged_header(sf_copy):
+    flip(sf_copy, 40)
+    with pytest.raises(pefa.FileError) as e:
+        pefa.Index(sf_copy)
+    assert e.value.code in (pefa.ERR_CHECKSUM, pefa.ERR_CORRUPT, pefa.ERR_VERSION) and e.value.detail
+
+
+def test_damaged_section_found_by_verify(sf_copy, scifact):
+    i, off = section_offset(sf_copy, "VECTORS/passages")
+    flip(sf_copy, off + 1234)
+    with pefa.Index(sf_copy) as ix:  # open reads no section data
+        ix.search(scifact.test[:2])
+        with pytest.raises(OSError) as e:
+            ix.verify()
+        check(e.value, pefa.FileError, pefa.ERR_CHECKSUM, "VECTORS/passages")
+        assert e.value.section == i
+
+
+def test_damaged_idmap(sf_copy):
+    ids = glob.glob(sf_copy + ".*.ids")[0]
+    flip(ids, os.path.getsize(ids) // 2)
+    with pefa.Index(sf_copy) as ix:
+        with pytest.raises(pefa.FileError) as e:
+            ix.passage_ids([0])
+        check(e.value, pefa.FileError, pefa.ERR_CHECKSUM, os.path.basename(ids))
+        with pytest.raises(pefa.FileError) as e:
+            ix.verify()  # pefa_verify checks the id map too
+        assert e.value.code == pefa.ERR_CHECKSUM
+
+
+def test_missing_idmap(sf_copy):
+    os.remove(glob.glob(sf_copy + ".*.ids")[0])
+    with pefa.Index(sf_copy) as ix:
+        ix.search(np.ones(ix.dim, np.float32))  # searching needs no ids
+        with pytest.raises(OSError) as e:
+            ix.passage_rows(["4983"])
+        check(e.value, pefa.FileError, pefa.ERR_IO, ".ids")
+        with pytest.raises(OSError):  # not cached: tried again, same answer
+            ix.passage_ids([0])
+
+
+def test_trusted_idmap(sf_copy, scifact):
+    with pefa.Index(sf_copy, trust_idmap=True) as ix:
+        assert list(ix.passage_ids([0, 1])) == scifact.passage_ids[:2]
+    with pytest.raises(TypeError):
+        pefa.Index(sf_copy, True)  # keyword only
+
+
+def test_error_classes():
+    assert issubclass(pefa.FileError, OSError) and issubclass(pefa.InputError, ValueError)
+    assert issubclass(pefa.NotFoundError, KeyError) and issubclass(pefa.StateError, ValueError)
+    assert issubclass(pefa.NoMemoryError, MemoryError)
+    assert all(issubclass(c, pefa.Error) for c in (pefa.FileError, pefa.InputError, pefa.NotFoundError,
+                                                   pefa.StateError, pefa.NoMemoryError))
+    assert pefa.ERR_CHECKSUM == -7 and pefa.ERR_OK == 0
