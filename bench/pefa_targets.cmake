@@ -47,6 +47,14 @@ add_custom_target(bench-tune
   DEPENDS pefa-build USES_TERMINAL
   COMMENT "tuning cost: 300k passages, 300k noisy training queries")
 
+# bench-scaling: the build scaling table of docs/scaling.md (synthetic 100k,
+# 300k, 1M x d100 and 100k x d768; then 1M as 2 and 4 shards). About an hour
+# on 2 cores; the collections are made once in PEFA_BENCH_DATA (~2 GB).
+add_custom_target(bench-scaling
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/scaling.sh $<TARGET_FILE_DIR:pefa-build> ${PEFA_BENCH_DATA} 2
+  DEPENDS pefa-build pefa-query pefa-shardset USES_TERMINAL
+  COMMENT "build scaling table and shard overhead (docs/scaling.md)")
+
 # bench-serve: pefa-serve under load with wrk (bench/serve_bench.py), on a
 # 331k-row GloVe index built once into <build>/bench-serve/. bench-serve-quick
 # runs 3 s per point (about a minute); bench-serve 60 s per point (~20 min).
