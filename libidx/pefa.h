@@ -377,6 +377,13 @@ enum { PEFA_XL_EXACT = 0, PEFA_XL_SPARSE_ADD = 1 };
 #define PEFA_DEFAULT_XL_LAMBDA 0.1f
 #define PEFA_DEFAULT_KNN 32u
 #define PEFA_DEFAULT_TOPK_P 500u
+/* PEFA-XS search (not exact) scores <q, e_j> exactly over the union of: the
+ * XS graph's top k (beam max(k, 2 ef/3)), the passage graph's top k (beam
+ * max(k, ef/3)), and the passages of the PEFA_XS_KNN nearest training
+ * queries (beam PEFA_XS_KNN_EF). The last two find what a graph over mixed-norm e_j misses
+ * on noisy logs (docs/benchmarks.md, "PEFA-XS at scale"). */
+#define PEFA_XS_KNN 8u
+#define PEFA_XS_KNN_EF 64u
 
 typedef struct {
     uint32_t size;     /* sizeof(pefa_query_params) or 0 */

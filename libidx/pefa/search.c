@@ -208,42 +208,33 @@ static int search_one(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32
     return 0;
 }
 
-/* XS with another lambda: lam <q,p_j> + (1-lam) <q,z_j> over all rows (exact)
- * or over the XS graph's beam (approximate), then re-ranked */
+/* exact XS with another lambda: lam <q,p_j> + (1-lam) <q,z_j> over all rows */
 static int search_xs_relambda(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
 {
-    const pefa_model *m = s->m;
-    uint64_t n = m->info.n_passages;
-    int graph = !r->exact && m->info.has_graph_xs;
-    if (graph) {
-        uint32_t beam = r->ef > r->k ? r->ef : r->k;
-        int got = search_set(s, &m->gx, 1, m->E, m->info.n_passages, m->info.dim + 1, m->stride_e, beam, beam, 0);
-        if (got < 0) return got;
-        n = (uint64_t)got;
-    }
+    uint64_t n = s->m->info.n_passages;
     FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, n ? n : 1, sizeof(pefa_hit)));
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t row = graph ? s->ids[i] : (uint32_t)i;
-        s->cand[i].row = row;
-        s->cand[i].score = r->lambda * s->dot(s->q, row_ptr(s, m->P, row), m->info.dim) +
-                           (1 - r->lambda) * s->dot(s->q, row_ptr(s, m->Z, row), m->info.dim);
-    }
+    for (uint64_t i = 0; i < n; i++) s->cand[i] = (pefa_hit){(uint32_t)i, pefa__sq_xs_score(s, r, (uint32_t)i)};
     pefa__emit(s->cand, n, r->k, hits, n_hits);
     return 0;
 }
 
 /* the knn training-query neighbours of q (s->nids) and their similarities */
-static int xl_neighbours(pefa_searcher *s, const pefa_qp *r, uint32_t *nn)
+static int neighbours(pefa_searcher *s, uint32_t knn, uint32_t ef, int exact, uint32_t *nn)
 {
     const pefa_model *m = s->m;
-    int got = search_set(s, &m->gq, m->info.has_graph_queries, m->Q, m->info.n_queries, m->info.dim, m->stride, r->knn,
-                         r->ef, r->exact);
+    int got = search_set(s, &m->gq, m->info.has_graph_queries, m->Q, m->info.n_queries, m->info.dim, m->stride, knn,
+                         ef, exact);
     if (got < 0) return got;
     FORWARD_IF_ERROR(grow2((void **)&s->nids, (void **)&s->nsims, &s->ncap, (uint64_t)got + 1, 4, 4));
     memcpy(s->nids, s->ids, (size_t)got * 4);
     memcpy(s->nsims, s->scores, (size_t)got * 4);
     *nn = (uint32_t)got;
     return 0;
+}
+
+static int xl_neighbours(pefa_searcher *s, const pefa_qp *r, uint32_t *nn)
+{
+    return neighbours(s, r->knn, r->ef, r->exact, nn);
 }
 
 /* training query qi's Y row into s->rowcols / s->rowvals */
@@ -327,8 +318,82 @@ static int search_xl(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
     return 0;
 }
 
+/* ---- PEFA-XS over candidates (pefa.h, PEFA_XS_KNN) ------------------------- */
+/* sorts rows c[0..n) and drops repeats; returns the new count */
+static uint64_t unique_rows(pefa_hit *c, uint64_t n)
+{
+    uint64_t w = 0;
+    qsort(c, (size_t)n, sizeof *c, pefa__hit_row_cmp);
+    for (uint64_t i = 0; i < n; i++)
+        if (w == 0 || c[w - 1].row != c[i].row) c[w++] = c[i];
+    return w;
+}
+
+int pefa__sq_xs_knn_rows(pefa_searcher *s, uint64_t *n)
+{
+    const pefa_model *m = s->m;
+    uint32_t nn = 0;
+    uint64_t c = 0;
+    *n = 0;
+    if (!m->Q || !m->y_rowptr || !m->info.n_queries) return 0;
+    FORWARD_IF_ERROR(neighbours(s, PEFA_XS_KNN, PEFA_XS_KNN_EF, 0, &nn));
+    for (uint32_t i = 0; i < nn; i++) {
+        uint32_t cnt;
+        FORWARD_IF_ERROR(decode_row(s, s->nids[i], &cnt));
+        FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, c + cnt + 1, sizeof(pefa_hit)));
+        for (uint32_t j = 0; j < cnt; j++) s->cand[c++] = (pefa_hit){s->rowcols[j], 0};
+    }
+    *n = unique_rows(s->cand, c);
+    return 0;
+}
+
+int pefa__sq_xs_beam(pefa_searcher *s, const pefa_qp *r, int passages)
+{
+    const pefa_model *m = s->m;
+    uint32_t ef = passages ? r->ef / 3 : 2 * r->ef / 3; /* pefa.h: PEFA_XS_KNN */
+    if (ef < r->k) ef = r->k;
+    if (passages)
+        return search_set(s, &m->gp, m->info.has_graph_passages, m->P, m->info.n_passages, m->info.dim, m->stride,
+                          r->k, ef, 0);
+    /* another lambda than the build's: the whole beam, re-scored */
+    return search_set(s, &m->gx, m->info.has_graph_xs, m->E, m->info.n_passages, m->info.dim + 1, m->stride_e,
+                      r->xs_rescore ? ef : r->k, ef, 0);
+}
+
+float pefa__sq_xs_score(const pefa_searcher *s, const pefa_qp *r, uint32_t row)
+{
+    const pefa_model *m = s->m;
+    if (r->xs_rescore)
+        return r->lambda * s->dot(s->q, row_ptr(s, m->P, row), m->info.dim) +
+               (1 - r->lambda) * s->dot(s->q, row_ptr(s, m->Z, row), m->info.dim);
+    return s->dot(s->q, (const char *)m->E + (size_t)row * m->stride_e, m->info.dim + 1) * m->info.xs_scale;
+}
+
+/* appends s->ids[0..got) to s->cand[*n..) */
+static int append_ids(pefa_searcher *s, int got, uint64_t *n)
+{
+    if (got < 0) return got;
+    FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, *n + (uint64_t)got + 1, sizeof(pefa_hit)));
+    for (int i = 0; i < got; i++) s->cand[(*n)++] = (pefa_hit){s->ids[i], 0};
+    return 0;
+}
+
+static int search_xs(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
+{
+    uint64_t n = 0;
+    /* one shard of a set alone: its Y columns are the set's rows, not its own */
+    if (s->m->shard_count <= 1) FORWARD_IF_ERROR(pefa__sq_xs_knn_rows(s, &n));
+    FORWARD_IF_ERROR(append_ids(s, pefa__sq_xs_beam(s, r, 0), &n));
+    FORWARD_IF_ERROR(append_ids(s, pefa__sq_xs_beam(s, r, 1), &n));
+    n = unique_rows(s->cand, n);
+    for (uint64_t i = 0; i < n; i++) s->cand[i].score = pefa__sq_xs_score(s, r, s->cand[i].row);
+    pefa__emit(s->cand, n, r->k, hits, n_hits);
+    return 0;
+}
+
 int pefa__sq_top(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
 {
+    if (r->mode == PEFA_MODE_XS && !r->exact) return search_xs(s, r, hits, n_hits);
     if (r->mode == PEFA_MODE_XS && r->xs_rescore) return search_xs_relambda(s, r, hits, n_hits);
     return search_one(s, r, hits, n_hits);
 }

@@ -46,6 +46,13 @@ int pefa__sq_top(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_t *n
 int pefa__sq_knn(pefa_searcher *s, const pefa_qp *r, uint64_t *nk);
 int pefa__sq_erm(pefa_searcher *s, uint32_t n, uint32_t ef, int exact);
 float pefa__sq_dot_p(const pefa_searcher *s, uint32_t row);
+/* PEFA-XS candidates (search.c; pefa.h PEFA_XS_KNN): the passages of the
+ * nearest training queries into s->cand[0..*n) (row-sorted, unique, rows of
+ * Y's columns); the top k of the XS graph (passages = 0) or of the passage
+ * graph (1) into s->ids (returns the count); and a row's XS score */
+int pefa__sq_xs_knn_rows(pefa_searcher *s, uint64_t *n);
+int pefa__sq_xs_beam(pefa_searcher *s, const pefa_qp *r, int passages);
+float pefa__sq_xs_score(const pefa_searcher *s, const pefa_qp *r, uint32_t row);
 /* the best k of c[0..nc) (score desc, row asc), sorted, into hits */
 void pefa__emit(pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits);
 int pefa__hit_row_cmp(const void *a, const void *b);

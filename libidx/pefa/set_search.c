@@ -75,6 +75,39 @@ static int set_top(set_worker *w, const pefa_qp *r, pefa_hit *hits, uint32_t *n_
     return 0;
 }
 
+/* appends shard i's s->ids[0..got), made global, to w->buf[*n..) */
+static int append_shard_ids(set_worker *w, uint32_t i, int got, uint64_t *n)
+{
+    if (got < 0) return got;
+    FORWARD_IF_ERROR(grow_hits(&w->buf, &w->cap, *n + (uint64_t)got + 1));
+    for (int e = 0; e < got; e++) w->buf[(*n)++] = (pefa_hit){w->s[i]->ids[e] + w->set->from[i], 0};
+    return 0;
+}
+
+/* XS (not exact): search.c's search_xs over the set: shard 0's training
+ * queries name candidates anywhere, every shard adds its two beams, and
+ * each candidate is scored by the shard holding it */
+static int set_xs(set_worker *w, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
+{
+    uint64_t n = 0, u = 0;
+    FORWARD_IF_ERROR(pefa__sq_xs_knn_rows(w->s[0], &n));
+    FORWARD_IF_ERROR(grow_hits(&w->buf, &w->cap, n + 1));
+    memcpy(w->buf, w->s[0]->cand, (size_t)n * sizeof(pefa_hit));
+    for (uint32_t i = 0; i < w->set->n; i++) {
+        FORWARD_IF_ERROR(append_shard_ids(w, i, pefa__sq_xs_beam(w->s[i], r, 0), &n));
+        FORWARD_IF_ERROR(append_shard_ids(w, i, pefa__sq_xs_beam(w->s[i], r, 1), &n));
+    }
+    qsort(w->buf, (size_t)n, sizeof(pefa_hit), pefa__hit_row_cmp);
+    for (uint64_t e = 0; e < n; e++) {
+        uint32_t row = w->buf[e].row, i;
+        if (u > 0 && w->buf[u - 1].row == row) continue;
+        i = pefa__set_shard_of(w->set, row);
+        w->buf[u++] = (pefa_hit){row, pefa__sq_xs_score(w->s[i], r, row - w->set->from[i])};
+    }
+    pefa__emit(w->buf, u, r->k, hits, n_hits);
+    return 0;
+}
+
 /* XL: the top topk_p by <q, p> over every shard into w->buf[0..*n) */
 static int set_erm_candidates(set_worker *w, const pefa_qp *r, uint64_t *n)
 {
@@ -131,7 +164,9 @@ static int set_query(set_worker *w, const float *q, const pefa_qp *r, pefa_hit *
 {
     *n_hits = 0;
     for (uint32_t i = 0; i < w->set->n; i++) FORWARD_IF_ERROR(pefa__sq_prepare(w->s[i], q));
-    return r->mode == PEFA_MODE_XL ? set_xl(w, r, hits, n_hits) : set_top(w, r, hits, n_hits);
+    if (r->mode == PEFA_MODE_XL) return set_xl(w, r, hits, n_hits);
+    if (r->mode == PEFA_MODE_XS && !r->exact) return set_xs(w, r, hits, n_hits);
+    return set_top(w, r, hits, n_hits);
 }
 
 /* the parameters, resolved against shard 0, checked against every shard */
