@@ -47,7 +47,7 @@ struct tune_scratch {
     float *qi, *row, *vec;        /* dim floats each */
     uint32_t *rel, *rank;         /* i's relevant passages (Y > 0) and their ranks */
     float *gain;
-    uint32_t cap_rel;
+    uint32_t cap_rel, n_rel;
 };
 
 tune_scratch *pefa__tune_scratch_new(const pefa_tune_data *d)
@@ -358,6 +358,7 @@ int pefa__tune_eval(const pefa_tune_data *d, tune_scratch *s, uint32_t i, int me
     const float *q = row_f32(d, d->Q, i, s->qi);
     if (q != s->qi) memcpy(s->qi, q, d->dim * sizeof(float));
     if (relevant(d, s, i, &nrel)) return PEFA_ERR_NOMEM;
+    s->n_rel = nrel;
     if (++s->epoch == 0) { /* stamps wrapped: clear them */
         memset(s->stamp, 0, d->n_p * sizeof *s->stamp);
         memset(s->in_top, 0, d->n_p * sizeof *s->in_top);
@@ -380,6 +381,22 @@ int pefa__tune_eval(const pefa_tune_data *d, tune_scratch *s, uint32_t i, int me
         xl_score_lambdas(s, sc, (float)(k ? k : 1), nc, metric, nrel, out + 1 + TUNE_XS_N + kk * TUNE_XL_LAMBDAS);
     }
     return 0;
+}
+
+/* ---- the label check ---------------------------------------------------------------- */
+void pefa__tune_label(const tune_scratch *s, const double *w, double *own, double *wsum)
+{
+    uint32_t hit = 0, n = s->n_top < TUNE_CUTOFF ? s->n_top : TUNE_CUTOFF;
+    scored top[TUNE_CANDIDATES];
+    double sum = 0;
+    memcpy(top, s->top, s->n_top * sizeof *top); /* ERM's top 500, heap order: the best 100 first */
+    qsort(top, s->n_top, sizeof *top, scored_desc);
+    for (uint32_t c = 0; c < n; c++) {
+        sum += w[top[c].row];
+        for (uint32_t k = 0; k < s->n_rel; k++) hit += s->rel[k] == top[c].row;
+    }
+    *own = s->n_rel ? (double)hit / s->n_rel : 0.0;
+    *wsum = sum;
 }
 
 /* ---- for the tests: the pieces above, one at a time ------------------------------- */
