@@ -266,7 +266,7 @@ static void brute_metrics(uint32_t i, const held_out *h, float *out)
 
 /* the label check's figures of i (pefa__tune_label right after its eval)
  * against its ERM top 100 by brute force, with arbitrary passage weights */
-static void check_label(uint32_t i, const held_out *h, const tune_scratch *sc)
+static void check_label(uint32_t i, const held_out *h, tune_scratch *sc)
 {
     static double w[NP];
     static uint32_t all[NP];
