@@ -61,6 +61,12 @@ def main():
     b = grid["grid"][best[0]]
     print("\nBest test recall@100 in hindsight: %s λ %.1f k %s = %.4f." % (b["mode"], b["lambda"],
                                                                          b["knn"] or "-", best[1]))
+    lc = grid.get("label_check")
+    if lc:
+        print("\nLabel check (%s): %s; ERM recall@100 on the tuning queries' own labels %.4f, on the other tuning"
+              " queries' labels %.4f, bootstrap 5%% of the difference %+.4f."
+              % ("on" if lc["enabled"] else "off", "passed" if lc["passed"] else "failed", lc["own"], lc["other"],
+                 lc["delta_lo"]))
 
 
 if __name__ == "__main__":

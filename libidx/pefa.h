@@ -333,6 +333,7 @@ typedef struct {
     uint32_t shard_index;
     /* appended after the 0.2 layout (a 0.2 caller passes a smaller size: cosine) */
     uint8_t similarity;         /* PEFA_SIMILARITY_COSINE (0) or PEFA_SIMILARITY_IP */
+    int tune_label_check;       /* PEFA_LABEL_CHECK_*; 0 = on (section 4b) */
 } pefa_build_params;
 #define PEFA_BUILD_PARAMS_INIT {.size = sizeof(pefa_build_params)}
 
@@ -507,7 +508,20 @@ PEFA_API int pefa_explain(pefa_searcher *s, const float *q, const pefa_query_par
  * time). The setting with the best mean metric wins only if a paired
  * bootstrap says it beats ERM: the 5th percentile of its mean gain over
  * 1000 resamples of the tuning queries must be > 0; else ERM is chosen.
- * Duplicate groups count once. Format 1.1 files only (they store |S_j|). */
+ * Duplicate groups count once. Format 1.1 files only (they store |S_j|).
+ *
+ * Label check (on by default): do the training labels follow the query text
+ * at all? For each tuning query, ERM's recall@100 on its own relevant
+ * passages minus its mean recall@100 on each other tuning query's relevant
+ * passages (the same ERM top 100); averaged over duplicate groups, the 5th
+ * percentile of the mean difference over 1000 bootstrap resamples (stream
+ * seed + 2) must be > 0. If not, the labels do not follow the text (random
+ * or shuffled qrels) and ERM is chosen whatever the grid says. */
+enum {
+    PEFA_LABEL_CHECK_DEFAULT = 0, /* build: on; pefa_tune: as the index was tuned, else on */
+    PEFA_LABEL_CHECK_ON = 1,
+    PEFA_LABEL_CHECK_OFF = 2      /* figures still computed, the choice ignores them */
+};
 enum {
     PEFA_METRIC_DEFAULT = 0,   /* pefa_tune: the metric the index was tuned for, else recall@100 */
     PEFA_METRIC_RECALL100 = 1,
@@ -529,6 +543,8 @@ typedef struct {
     uint32_t threads;        /* 0 = all online CPUs */
     pefa_progress_fn progress;
     void *progress_ctx;
+    /* appended after the 0.2 layout */
+    int label_check;         /* PEFA_LABEL_CHECK_*; 0: as the index was tuned (META tune.label_check), else on */
 } pefa_tune_params;
 #define PEFA_TUNE_PARAMS_INIT {.size = sizeof(pefa_tune_params)}
 
@@ -552,6 +568,13 @@ typedef struct {
     pefa_tune_setting *settings; /* the grid, ERM first */
     uint32_t chosen;         /* index into settings */
     double seconds;
+    /* the label check (appended after the 0.2 layout) */
+    int label_check;         /* PEFA_LABEL_CHECK_ON: applied to the choice; OFF: only reported */
+    int label_passed;        /* 1: label_delta_lo > 0 */
+    double label_own;        /* mean ERM recall@100 on the tuning queries' own relevant passages */
+    double label_other;      /* the same on the other tuning queries' relevant passages */
+    double label_delta_lo;   /* 5th percentile of the mean of own - other over the resamples */
+    uint32_t chosen_margin;  /* the choice of the grid's bootstrap alone (== chosen unless the check failed) */
 } pefa_tune_report;
 
 /* Tunes an opened index (reads P, Q, Z, |S_j| and Y; writes nothing).

@@ -59,6 +59,9 @@ static void usage(void)
            "                         queries; pefa-query then uses that setting by default\n"
            "  --tune-queries N       training queries to tune on (default 2000)\n"
            "  --tune-metric M        recall@100 (default), recall@10 or ndcg@10\n"
+           "  --tune-label-check C   on (default): choose ERM when ERM finds the tuning queries'\n"
+           "                         own relevant passages no better than the other tuning\n"
+           "                         queries' (training labels unrelated to the text); off\n"
            "Output:\n"
            "  -o, --output FILE      the index file (written atomically); an existing file there\n"
            "                         is replaced only if it is a pefa index (or with --force),\n"
@@ -134,6 +137,7 @@ static void parse_args(int argc, char **argv, build_opts *o)
         {"tune-metric", required_argument, 0, 'm'}, {"shard", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
         {"force", no_argument, 0, 'F'},             {"metric", required_argument, 0, 'K'},
+        {"tune-label-check", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -167,6 +171,10 @@ static void parse_args(int argc, char **argv, build_opts *o)
             if ((o->bp.tune_metric = pefa_metric_parse(optarg)) < 0)
                 cli_usage_error("--tune-metric: '%s' is not recall@100, recall@10 or ndcg@10", optarg);
             break;
+        case 'L':
+            o->bp.tune_label_check = cli_parse_on_off("--tune-label-check", optarg) ? PEFA_LABEL_CHECK_ON
+                                                                                    : PEFA_LABEL_CHECK_OFF;
+            break;
         case 'S': o->skip_missing = 1; break;
         case 'E': o->encoder = optarg; break;
         case 'q': o->quiet = 1; break;
@@ -183,9 +191,10 @@ static void parse_args(int argc, char **argv, build_opts *o)
     if (!o->ppath) cli_usage_error("missing --passages FILE");
     if ((o->qpath != NULL) != (o->qrels_path != NULL)) cli_usage_error("--queries and --qrels go together");
     if (o->qids_path && !o->qpath) cli_usage_error("--query-ids needs --queries");
-    if ((o->bp.tune || o->bp.tune_queries || o->bp.tune_metric) && !o->qpath)
+    if ((o->bp.tune || o->bp.tune_queries || o->bp.tune_metric || o->bp.tune_label_check) && !o->qpath)
         cli_usage_error("--tune needs training queries: give --queries FILE and --qrels FILE");
-    if ((o->bp.tune_queries || o->bp.tune_metric) && !o->bp.tune) cli_usage_error("--tune-queries and --tune-metric go with --tune");
+    if ((o->bp.tune_queries || o->bp.tune_metric || o->bp.tune_label_check) && !o->bp.tune)
+        cli_usage_error("--tune-queries, --tune-metric and --tune-label-check go with --tune");
     if (o->bp.tune && o->bp.shard_count > 1)
         cli_usage_error("--tune with --shard: a shard is not tuned on its own, and tuning a set is not supported yet");
 }
@@ -404,18 +413,22 @@ static void fill_input(const build_opts *o, const build_inputs *b, pefa_build_in
 /* the tuned setting, as the index records it */
 static void print_tuned(const char *path)
 {
-    static const char *const keys[] = {"tune.mode", "tune.lambda", "tune.knn", "tune.metric", "tune.queries",
-                                       "tune.score", "tune.score_erm", "tune.delta_lo"};
-    const char *v[8];
+    static const char *const keys[] = {"tune.mode",         "tune.lambda",      "tune.knn",        "tune.metric",
+                                       "tune.queries",      "tune.score",       "tune.score_erm",  "tune.delta_lo",
+                                       "tune.label_check",  "tune.label_passed", "tune.label_own", "tune.label_other",
+                                       "tune.label_delta_lo"};
+    const char *v[13];
     pefa_index *ix;
     if (pefa_index_open(path, &ix)) cli_fatal("%s", pefa_last_error_detail());
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 13; i++)
         if (pefa_index_meta_get(ix, keys[i], &v[i])) v[i] = "-";
     fprintf(stderr,
             "  tuned: %s lambda %s%s%s (leave-one-out %s on %s training queries: %s, ERM %s, "
             "bootstrap 5%% gain %s)\n",
             v[0], v[1], strcmp(v[0], "xl") == 0 ? " k " : "", strcmp(v[0], "xl") == 0 ? v[2] : "", v[3], v[4], v[5],
             v[6], v[7]);
+    fprintf(stderr, "  label check (%s): %s (ERM recall@100 on own labels %s, on other queries' labels %s, 5%% %s)\n",
+            v[8], strcmp(v[9], "1") == 0 ? "passed" : "FAILED", v[10], v[11], v[12]);
     pefa_index_close(ix);
 }
 

@@ -169,8 +169,14 @@ static void dump_meta_summary(FILE *out, pefa_index *ix)
     if (pefa_index_meta_get(ix, "tune.metric", &metric)) metric = "?";
     if (pefa_index_meta_get(ix, "tune.score", &score)) score = "?";
     if (pefa_index_meta_get(ix, "tune.score_erm", &erm)) erm = "?";
-    fprintf(out, "%-13s  %s%s%s%s%s (leave-one-out %s %s, ERM %s)\n", "tuned", v, strcmp(v, "erm") ? " lambda " : "",
+    fprintf(out, "%-13s  %s%s%s%s%s (leave-one-out %s %s, ERM %s", "tuned", v, strcmp(v, "erm") ? " lambda " : "",
             strcmp(v, "erm") ? lam : "", *knn ? " k " : "", knn, metric, score, erm);
+    if (pefa_index_meta_get(ix, "tune.label_passed", &v) == 0) { /* tuned since the label check */
+        const char *on;
+        int off = pefa_index_meta_get(ix, "tune.label_check", &on) == 0 && strcmp(on, "off") == 0;
+        fprintf(out, "; label check %s%s", strcmp(v, "1") == 0 ? "passed" : "failed", off ? ", off" : "");
+    }
+    fprintf(out, ")\n");
 }
 
 /* what one file is, as read for printing */

@@ -1,7 +1,8 @@
 /*
  * pefa-tune - the leave-one-out tuning grid of an index, as a table or JSON.
  *
- *   pefa-tune INDEX [--tune-queries N] [--tune-metric M] [--seed N] [--threads N] [--json]
+ *   pefa-tune INDEX [--tune-queries N] [--tune-metric M] [--tune-label-check on|off] [--seed N]
+ *             [--threads N] [--json]
  *
  * Reads the index (P, Q, Z, |S_j|, Y) and writes nothing: the same
  * computation pefa-build --tune ran, so with the defaults (the index's own
@@ -26,6 +27,9 @@ static void usage(void)
            "  --tune-queries N   training queries (default: as the index was tuned, else 2000)\n"
            "  --tune-metric M    recall@100, recall@10 or ndcg@10 (default: as the index was tuned,\n"
            "                     else recall@100)\n"
+           "  --tune-label-check C  on: choose ERM when ERM finds the tuning queries' own relevant\n"
+           "                     passages no better than the other tuning queries'; off: report\n"
+           "                     the check only (default: as the index was tuned, else on)\n"
            "  --seed N           sampling and bootstrap seed (default: the index's build seed)\n"
            "  --threads N        threads (default: all CPUs)\n"
            "  --json             one JSON object on stdout\n"
@@ -46,6 +50,7 @@ static void parse_args(int argc, char **argv, tune_opts *o)
         {"seed", required_argument, 0, 's'},         {"threads", required_argument, 0, 't'},
         {"json", no_argument, 0, 'j'},               {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},               {"version", no_argument, 0, 'V'},
+        {"tune-label-check", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -59,6 +64,10 @@ static void parse_args(int argc, char **argv, tune_opts *o)
         case 's':
             o->tp.seed = cli_parse_u64("--seed", optarg, 0, UINT64_MAX);
             o->tp.set |= PEFA_SET_SEED;
+            break;
+        case 'L':
+            o->tp.label_check = cli_parse_on_off("--tune-label-check", optarg) ? PEFA_LABEL_CHECK_ON
+                                                                               : PEFA_LABEL_CHECK_OFF;
             break;
         case 't': o->tp.threads = (uint32_t)cli_parse_u64("--threads", optarg, 1, PEFA_MAX_THREADS); break;
         case 'j': o->json = 1; break;
@@ -89,7 +98,7 @@ static const char *setting_text(const pefa_tune_setting *s, char *buf, size_t ca
 
 static void print_table(const pefa_tune_report *r)
 {
-    char chosen[64];
+    char chosen[64], margin[64];
     const char *m = pefa_metric_name(r->metric);
     printf("leave-one-out %s on %u training queries (%u distinct), seed %llu, %.2f s\n", m, r->n_queries, r->n_groups,
            (unsigned long long)r->seed, r->seconds);
@@ -102,8 +111,18 @@ static void print_table(const pefa_tune_report *r)
         printf("%c %-4s %-6s %-4s %10.4f %+10.4f %+12.4f\n", g == r->chosen ? '*' : ' ', mode_name(s->mode), lam, k,
                s->score, s->delta, s->delta_lo);
     }
-    printf("chosen: %s%s\n", setting_text(&r->settings[r->chosen], chosen, sizeof chosen),
-           r->chosen ? "" : " (no setting beats ERM in 95% of the bootstrap resamples)");
+    printf("label check (%s): %s: ERM recall@100 on own labels %.4f, on other tuning queries' labels %.4f, "
+           "difference %+.4f, 5%% %+.4f\n",
+           r->label_check == PEFA_LABEL_CHECK_OFF ? "off" : "on", r->label_passed ? "passed" : "FAILED", r->label_own,
+           r->label_other, r->label_own - r->label_other, r->label_delta_lo);
+    if (r->chosen != r->chosen_margin)
+        printf("chosen: %s (the label check failed: the training labels do not follow the query text; the grid "
+               "alone would choose %s)\n",
+               setting_text(&r->settings[r->chosen], chosen, sizeof chosen),
+               setting_text(&r->settings[r->chosen_margin], margin, sizeof margin));
+    else
+        printf("chosen: %s%s\n", setting_text(&r->settings[r->chosen], chosen, sizeof chosen),
+               r->chosen ? "" : " (no setting beats ERM in 95% of the bootstrap resamples)");
 }
 
 static void print_json(const pefa_tune_report *r)
@@ -116,7 +135,10 @@ static void print_json(const pefa_tune_report *r)
         printf("%s{\"mode\":\"%s\",\"lambda\":%.1f,\"knn\":%u,\"score\":%.6f,\"delta\":%.6f,\"delta_lo\":%.6f}",
                g ? "," : "", mode_name(s->mode), (double)s->lambda, s->knn, s->score, s->delta, s->delta_lo);
     }
-    printf("]}\n");
+    printf("],\"chosen_margin\":%u,\"label_check\":{\"enabled\":%s,\"passed\":%s,\"own\":%.6f,\"other\":%.6f,"
+           "\"delta_lo\":%.6f}}\n",
+           r->chosen_margin, r->label_check == PEFA_LABEL_CHECK_OFF ? "false" : "true",
+           r->label_passed ? "true" : "false", r->label_own, r->label_other, r->label_delta_lo);
 }
 
 int main(int argc, char **argv)

@@ -115,6 +115,8 @@ static int check_params(const pefa_build_params *p)
                     p->threads, PEFA_MAX_THREADS);
     RETURN_ERROR_IF(p->tune_metric && !pefa_metric_name(p->tune_metric), PEFA_ERR_INVALID_ARG,
                     "pefa_build: unknown tuning metric %d", p->tune_metric);
+    RETURN_ERROR_IF(p->tune_label_check < 0 || p->tune_label_check > PEFA_LABEL_CHECK_OFF, PEFA_ERR_INVALID_ARG,
+                    "pefa_build: unknown tune_label_check %d (0 default, 1 on, 2 off)", p->tune_label_check);
     return 0;
 }
 
@@ -279,6 +281,9 @@ static void tune_meta(build_ctx *c, const pefa_tune_report *r)
               pefa_metric_name(r->metric), r->n_settings, r->n_queries, r->n_groups, (unsigned long long)r->seed);
     sb_printf(m, "tune.score=%.6f\ntune.score_erm=%.6f\ntune.delta_lo=%.6f\ntune.seconds=%.3f\n", w->score,
               erm->score, w->delta_lo, r->seconds);
+    sb_printf(m, "tune.label_check=%s\ntune.label_passed=%d\ntune.label_own=%.6f\ntune.label_other=%.6f\n",
+              r->label_check == PEFA_LABEL_CHECK_OFF ? "off" : "on", r->label_passed, r->label_own, r->label_other);
+    sb_printf(m, "tune.label_delta_lo=%.6f\n", r->label_delta_lo);
 }
 
 /* [T1] leave-one-out over the stored rows; an XS winner sets the XS lambda */
@@ -292,6 +297,7 @@ static int stage_tune(build_ctx *c)
     tp.n_queries = c->p.tune_queries ? c->p.tune_queries : PEFA_TUNE_DEFAULT_QUERIES;
     tp.metric = c->p.tune_metric ? c->p.tune_metric : PEFA_METRIC_RECALL100;
     tp.seed = c->p.seed;
+    tp.label_check = c->p.tune_label_check ? c->p.tune_label_check : PEFA_LABEL_CHECK_ON;
     tp.threads = c->threads;
     tp.progress = c->p.progress;
     tp.progress_ctx = c->p.progress_ctx;

@@ -2,7 +2,8 @@
  * tune.c - leave-one-out tuning (pefa.h section 4b): sample the tuning
  * queries, score them held out under every setting on worker threads
  * (tune_eval.c), average duplicate groups, bootstrap the gains over ERM,
- * choose. Also pefa_tune, the same on an opened index.
+ * check that the labels follow the text (ERM on own vs other tuning
+ * queries' labels), choose. Also pefa_tune, the same on an opened index.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -102,6 +103,8 @@ typedef struct {
     uint32_t n, block;
     float *metric;                /* n x TUNE_GRID */
     uint32_t *group;              /* n */
+    const double *lw;             /* the label check: per passage, sum of 1/|rel_l| over tuning queries l */
+    double *label;                /* n x 2: own recall@100, sum of lw over the ERM top 100 */
     atomic_uint next, done;
     pthread_mutex_t progress_lock;
     int rc;
@@ -130,10 +133,12 @@ static int run_block(tune_run *r, tune_scratch *sc, float *qs, float *buf, uint3
     dots(d, qs, nb, d->P, d->n_p, s);
     dots(d, qs, nb, d->Z, d->n_p, t);
     dots(d, qs, nb, d->Q, d->n_q, u);
-    for (uint32_t b = 0; b < nb; b++)
+    for (uint32_t b = 0; b < nb; b++) {
         FORWARD_IF_ERROR(pefa__tune_eval(d, sc, r->rows[from + b], r->p->metric, s + (size_t)b * d->n_p,
                                          t + (size_t)b * d->n_p, u + (size_t)b * d->n_q,
                                          r->metric + (size_t)(from + b) * TUNE_GRID, &r->group[from + b]));
+        pefa__tune_label(sc, r->lw, &r->label[2 * (size_t)(from + b)], &r->label[2 * (size_t)(from + b) + 1]);
+    }
     return 0;
 }
 
@@ -193,8 +198,32 @@ static int group_cmp(const void *a, const void *b)
     return x->group != y->group ? (x->group < y->group ? -1 : 1) : (x->row < y->row ? -1 : x->row > y->row);
 }
 
-/* duplicates count once: the rows of a group averaged; returns the group count */
-static uint32_t merge_groups(const tune_run *r, float *out)
+/* the label check's per-passage weights: lw[j] = sum over the tuning queries
+ * l with Y_lj > 0 of 1 / (l's relevant passages), so that sum_{j in a top
+ * list} lw[j] is the sum of that list's recall over every tuning query's labels */
+static double *label_weights(const pefa_tune_data *d, const uint32_t *rows, uint32_t n)
+{
+    double *lw = (double *)calloc(d->n_p ? d->n_p : 1, sizeof *lw);
+    if (!lw) return NULL;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t l = rows[k], nrel = 0;
+        for (uint64_t e = d->yrp[l]; e < d->yrp[l + 1]; e++) nrel += d->yval[e] > 0;
+        for (uint64_t e = d->yrp[l]; e < d->yrp[l + 1]; e++)
+            if (d->yval[e] > 0) lw[d->ycol[e]] += 1.0 / nrel;
+    }
+    return lw;
+}
+
+/* query k's label check figures: own, other (the mean over the n - 1 others) */
+static void label_of(const tune_run *r, uint32_t k, double *own, double *other)
+{
+    *own = r->n > 1 ? r->label[2 * (size_t)k] : 0.0;
+    *other = r->n > 1 ? (r->label[2 * (size_t)k + 1] - r->label[2 * (size_t)k]) / (r->n - 1) : 0.0;
+}
+
+/* duplicates count once: the rows of a group averaged (the grid into out,
+ * own and other of the label check into lab); returns the group count */
+static uint32_t merge_groups(const tune_run *r, float *out, double *lab)
 {
     by_group *o = (by_group *)malloc((r->n ? r->n : 1) * sizeof *o);
     uint32_t ng = 0;
@@ -207,6 +236,13 @@ static uint32_t merge_groups(const tune_run *r, float *out)
             double sum = 0;
             for (uint32_t k = a; k < b; k++) sum += r->metric[(size_t)o[k].row * TUNE_GRID + g];
             out[(size_t)ng * TUNE_GRID + g] = (float)(sum / (b - a));
+        }
+        lab[2 * (size_t)ng] = lab[2 * (size_t)ng + 1] = 0;
+        for (uint32_t k = a; k < b; k++) {
+            double own, other;
+            label_of(r, o[k].row, &own, &other);
+            lab[2 * (size_t)ng] += own / (b - a);
+            lab[2 * (size_t)ng + 1] += other / (b - a);
         }
     }
     free(o);
@@ -248,6 +284,38 @@ static int bootstrap(const float *m, uint32_t ng, uint64_t seed, pefa_tune_setti
     return 0;
 }
 
+static int double_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* the label check: means of own and other over the groups, and the 5th
+ * percentile of the mean of own - other over TUNE_BOOTSTRAP resamples of the
+ * groups drawn from the stream seed + 2 (the grid's is seed) */
+static int label_check(const double *lab, uint32_t ng, uint64_t seed, pefa_tune_report *rep)
+{
+    double *means = (double *)malloc(TUNE_BOOTSTRAP * sizeof *means), own = 0, other = 0;
+    RETURN_ERROR_IF(!means, PEFA_ERR_NOMEM, "tuning: out of memory");
+    for (uint32_t k = 0; k < ng; k++) own += lab[2 * (size_t)k], other += lab[2 * (size_t)k + 1];
+    seed += 2;
+    for (uint32_t b = 0; b < TUNE_BOOTSTRAP; b++) {
+        double sum = 0;
+        for (uint32_t k = 0; k < ng; k++) {
+            const double *x = lab + 2 * (size_t)(splitmix64(&seed) % ng);
+            sum += x[0] - x[1];
+        }
+        means[b] = sum / ng;
+    }
+    qsort(means, TUNE_BOOTSTRAP, sizeof *means, double_cmp);
+    rep->label_own = own / ng;
+    rep->label_other = other / ng;
+    rep->label_delta_lo = means[TUNE_BOOTSTRAP / 20];
+    rep->label_passed = rep->label_delta_lo > 0;
+    free(means);
+    return 0;
+}
+
 /* the best mean wins if its gain over ERM holds in 95% of the resamples */
 static uint32_t choose(const pefa_tune_setting *set)
 {
@@ -261,14 +329,17 @@ static int report(const tune_run *r, uint64_t seed, pefa_tune_report **out)
 {
     pefa_tune_report *rep = (pefa_tune_report *)calloc(1, sizeof *rep);
     float *merged = (float *)malloc((size_t)(r->n ? r->n : 1) * TUNE_GRID * sizeof *merged);
-    int rc = rep && merged ? 0 : PEFA_ERR_NOMEM;
+    double *lab = (double *)malloc((size_t)(r->n ? r->n : 1) * 2 * sizeof *lab);
+    int rc = rep && merged && lab ? 0 : PEFA_ERR_NOMEM;
     if (!rc && !(rep->settings = (pefa_tune_setting *)calloc(TUNE_GRID, sizeof *rep->settings))) rc = PEFA_ERR_NOMEM;
-    if (!rc && (rep->n_groups = merge_groups(r, merged)) == UINT32_MAX) rc = PEFA_ERR_NOMEM;
+    if (!rc && (rep->n_groups = merge_groups(r, merged, lab)) == UINT32_MAX) rc = PEFA_ERR_NOMEM;
     if (!rc) {
         for (uint32_t g = 0; g < TUNE_GRID; g++) pefa__tune_setting(g, &rep->settings[g]);
         rc = bootstrap(merged, rep->n_groups, seed, rep->settings);
     }
+    if (!rc) rc = label_check(lab, rep->n_groups, seed, rep);
     free(merged);
+    free(lab);
     if (rc) {
         pefa_tune_report_free(rep);
         return rc == PEFA_ERR_NOMEM ? pefa__set_error(rc, "tuning: out of memory") : rc;
@@ -277,7 +348,9 @@ static int report(const tune_run *r, uint64_t seed, pefa_tune_report **out)
     rep->n_queries = r->n;
     rep->seed = r->p->seed;
     rep->n_settings = TUNE_GRID;
-    rep->chosen = choose(rep->settings);
+    rep->chosen_margin = choose(rep->settings);
+    rep->label_check = r->p->label_check == PEFA_LABEL_CHECK_OFF ? PEFA_LABEL_CHECK_OFF : PEFA_LABEL_CHECK_ON;
+    rep->chosen = rep->label_check == PEFA_LABEL_CHECK_ON && !rep->label_passed ? 0 : rep->chosen_margin;
     *out = rep;
     return 0;
 }
@@ -301,13 +374,18 @@ int pefa__tune_run(const pefa_tune_data *d, const pefa_tune_params *p, pefa_tune
     RETURN_ERROR_IF(r.n == 0, PEFA_ERR_INVALID_ARG, "tuning: no training query has a relevant passage (Y > 0)");
     r.metric = (float *)malloc((size_t)r.n * TUNE_GRID * sizeof *r.metric);
     r.group = (uint32_t *)malloc((size_t)r.n * sizeof *r.group);
+    r.label = (double *)malloc((size_t)r.n * 2 * sizeof *r.label);
+    r.lw = label_weights(d, r.rows, r.n);
     pthread_mutex_init(&r.progress_lock, NULL);
-    rc = r.metric && r.group ? run_threads(&r) : pefa__set_error(PEFA_ERR_NOMEM, "tuning: out of memory");
+    rc = r.metric && r.group && r.label && r.lw ? run_threads(&r)
+                                                : pefa__set_error(PEFA_ERR_NOMEM, "tuning: out of memory");
     if (!rc) rc = report(&r, p->seed, out);
     pthread_mutex_destroy(&r.progress_lock);
     free((void *)r.rows);
     free(r.metric);
     free(r.group);
+    free(r.label);
+    free((void *)r.lw);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (*out) (*out)->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     return rc;
@@ -328,6 +406,10 @@ static int tune_params(pefa_index *ix, const pefa_tune_params *in, pefa_tune_par
     const char *s;
     pefa__abi_in(p, sizeof *p, in, PEFA_V1_TUNE_PARAMS);
     RETURN_ERROR_IF(p->set & ~PEFA_SET_SEED, PEFA_ERR_INVALID_ARG, "tuning: unknown set bits 0x%x", p->set);
+    RETURN_ERROR_IF(p->label_check < 0 || p->label_check > PEFA_LABEL_CHECK_OFF, PEFA_ERR_INVALID_ARG,
+                    "tuning: unknown label_check %d (0 default, 1 on, 2 off)", p->label_check);
+    if (!p->label_check && pefa_index_meta_get(ix, "tune.label_check", &s) == 0 && strcmp(s, "off") == 0)
+        p->label_check = PEFA_LABEL_CHECK_OFF;
     if (!p->n_queries && pefa__meta_uint(ix, "tune.queries", UINT32_MAX, 0, &v) == 0 && v) p->n_queries = (uint32_t)v;
     if (!p->n_queries) p->n_queries = PEFA_TUNE_DEFAULT_QUERIES;
     if (!(p->set & PEFA_SET_SEED)) p->seed = pefa__meta_uint(ix, "build.seed", UINT64_MAX, 0, &v) == 0 ? v : 42;

@@ -50,6 +50,13 @@ void pefa__tune_scratch_free(tune_scratch *s);
 int pefa__tune_eval(const pefa_tune_data *d, tune_scratch *sc, uint32_t i, int metric, const float *s, const float *t,
                     const float *u, float *out, uint32_t *group);
 
+/* The label check's figures of training query i, right after
+ * pefa__tune_eval(i) on the same scratch: own = ERM recall@100 of i's own
+ * relevant passages, wsum = sum over i's ERM top 100 of w[j] (w[j] = sum over
+ * the tuning queries l with Y_lj > 0 of 1 / |l's relevant passages|), so that
+ * i's mean recall on the other tuning queries' labels is (wsum - own) / (N - 1). */
+void pefa__tune_label(tune_scratch *s, const double *w, double *own, double *wsum);
+
 /* for the tests: i held out, <q_i, z_j> with z_j recomputed without i's
  * group (into *t_loo), and i's nearest training queries outside its group
  * (TUNE_MAX_K at most, best first) */

@@ -38,6 +38,7 @@ struct tune_scratch {
     uint32_t n_top;
     uint32_t *stamp, epoch;       /* passages: == epoch when in the kNN part */
     uint32_t *in_top;             /* passages: == epoch when an ERM candidate */
+    uint32_t *in_top100;          /* passages: == epoch when in ERM's top 100 (the label check) */
     float *acc;                   /* passages: sum_l <q,q_l> Y_lj over the neighbours so far */
     uint32_t *touched, n_touched, cap_touched;
     scored *cand;                 /* XL candidates of the current k */
@@ -47,7 +48,7 @@ struct tune_scratch {
     float *qi, *row, *vec;        /* dim floats each */
     uint32_t *rel, *rank;         /* i's relevant passages (Y > 0) and their ranks */
     float *gain;
-    uint32_t cap_rel;
+    uint32_t cap_rel, n_rel;
 };
 
 tune_scratch *pefa__tune_scratch_new(const pefa_tune_data *d)
@@ -57,9 +58,10 @@ tune_scratch *pefa__tune_scratch_new(const pefa_tune_data *d)
     s->group = (uint32_t *)malloc(MAX_GROUP * sizeof *s->group);
     s->stamp = (uint32_t *)calloc(d->n_p, sizeof *s->stamp);
     s->in_top = (uint32_t *)calloc(d->n_p, sizeof *s->in_top);
+    s->in_top100 = (uint32_t *)calloc(d->n_p, sizeof *s->in_top100);
     s->acc = (float *)calloc(d->n_p, sizeof *s->acc);
     s->qi = (float *)malloc(3 * (size_t)d->dim * sizeof(float));
-    if (!s->group || !s->stamp || !s->in_top || !s->acc || !s->qi) {
+    if (!s->group || !s->stamp || !s->in_top || !s->in_top100 || !s->acc || !s->qi) {
         pefa__tune_scratch_free(s);
         return NULL;
     }
@@ -74,6 +76,7 @@ void pefa__tune_scratch_free(tune_scratch *s)
     free(s->group);
     free(s->stamp);
     free(s->in_top);
+    free(s->in_top100);
     free(s->acc);
     free(s->touched);
     free(s->cand);
@@ -358,9 +361,11 @@ int pefa__tune_eval(const pefa_tune_data *d, tune_scratch *s, uint32_t i, int me
     const float *q = row_f32(d, d->Q, i, s->qi);
     if (q != s->qi) memcpy(s->qi, q, d->dim * sizeof(float));
     if (relevant(d, s, i, &nrel)) return PEFA_ERR_NOMEM;
+    s->n_rel = nrel;
     if (++s->epoch == 0) { /* stamps wrapped: clear them */
         memset(s->stamp, 0, d->n_p * sizeof *s->stamp);
         memset(s->in_top, 0, d->n_p * sizeof *s->in_top);
+        memset(s->in_top100, 0, d->n_p * sizeof *s->in_top100);
         s->epoch = 1;
     }
     *group = neighbours(d, s, u);
@@ -380,6 +385,42 @@ int pefa__tune_eval(const pefa_tune_data *d, tune_scratch *s, uint32_t i, int me
         xl_score_lambdas(s, sc, (float)(k ? k : 1), nc, metric, nrel, out + 1 + TUNE_XS_N + kk * TUNE_XL_LAMBDAS);
     }
     return 0;
+}
+
+/* ---- the label check ---------------------------------------------------------------- */
+/* moves the n best of a[0, m) to its front, in any order (quickselect; the
+ * order is total: rows break ties) */
+static void select_best(scored *a, uint32_t m, uint32_t n)
+{
+    uint32_t lo = 0, hi = m;
+    while (n < hi && lo < hi) {
+        uint32_t st = lo;
+        scored piv = a[lo + (hi - lo) / 2], t;
+        a[lo + (hi - lo) / 2] = a[hi - 1];
+        for (uint32_t k = lo; k < hi - 1; k++)
+            if (worse(piv.score, piv.row, a[k].score, a[k].row)) t = a[k], a[k] = a[st], a[st++] = t;
+        a[hi - 1] = a[st];
+        a[st] = piv; /* [lo, st) beat the pivot, (st, hi) do not */
+        if (st == n || st + 1 == n) return;
+        if (st < n) lo = st + 1;
+        else hi = st;
+    }
+}
+
+void pefa__tune_label(tune_scratch *s, const double *w, double *own, double *wsum)
+{
+    uint32_t hit = 0, n = s->n_top < TUNE_CUTOFF ? s->n_top : TUNE_CUTOFF;
+    scored top[TUNE_CANDIDATES];
+    double sum = 0;
+    memcpy(top, s->top, s->n_top * sizeof *top); /* ERM's top 500: its best 100 are ERM's top 100 */
+    select_best(top, s->n_top, n);
+    for (uint32_t c = 0; c < n; c++) {
+        sum += w[top[c].row];
+        s->in_top100[top[c].row] = s->epoch;
+    }
+    for (uint32_t k = 0; k < s->n_rel; k++) hit += s->in_top100[s->rel[k]] == s->epoch;
+    *own = s->n_rel ? (double)hit / s->n_rel : 0.0;
+    *wsum = sum;
 }
 
 /* ---- for the tests: the pieces above, one at a time ------------------------------- */

@@ -6,7 +6,13 @@
 # (2) explicit flags win over the tuned setting;
 # (3) pefa-tune reports, as a table and as JSON, the setting the build chose,
 #     and its grid equals the independent numpy reference (tests/reference/pefa_loo.py);
-# (4) bad usage: --tune without training queries, --tune-queries 0, an
+# (4) the label check: it passes on SciFact (and leaves the choice alone);
+#     on SciFact with the query column of train_qrels.tsv shuffled (a fixed
+#     permutation, so labels no longer follow the text) it fails and --tune
+#     chooses ERM, while with --tune-label-check off the grid alone picks
+#     PEFA (deterministic: fixed permutation, seed and grid); the numpy
+#     reference agrees on the permuted data too;
+# (5) bad usage: --tune without training queries, --tune-queries 0, an
 #     unknown metric (the list of known ones is named), exit 2.
 set -euo pipefail
 bin=$(cd "${PEFA_BIN:?}" && pwd); src=$(cd "${PEFA_SRC:?}" && pwd)
@@ -57,7 +63,55 @@ $py "$src"/tests/reference/pefa_loo.py --data $d --json "$tmp"/ref.json > /dev/n
 if $py "$src"/tests/cli/compare_tune.py "$tmp"/ref.json "$tmp"/grid.json; then ok "pefa-tune equals the numpy reference"
 else bad "pefa-tune differs from tests/reference/pefa_loo.py"; fi
 
-# bad usage
+# (4) the label check on SciFact: passed, recorded, the choice is the grid's
+meta() { "$bin"/pefa-dump "$1" | sed -nE "s/^  $2=//p"; }
+grep -q '^  label check (on): passed ' "$tmp"/build.err && ok "build summary: label check passed" || bad "$(grep label "$tmp"/build.err)"
+[ "$(meta "$tmp"/t.pefa tune.label_check)/$(meta "$tmp"/t.pefa tune.label_passed)" = on/1 ] \
+  && ok "META tune.label_check=on, tune.label_passed=1 (own $(meta "$tmp"/t.pefa tune.label_own), other $(meta "$tmp"/t.pefa tune.label_other))" \
+  || bad "META label keys: $("$bin"/pefa-dump "$tmp"/t.pefa | grep label)"
+grep -q '^label check (on): passed: ' "$tmp"/grid.txt && ok "pefa-tune prints the label check" || bad "$(grep label "$tmp"/grid.txt)"
+$py -c "import json,sys; g=json.load(open('$tmp/grid.json')); c=g['label_check']; sys.exit(0 if c['passed'] and c['enabled'] and g['chosen']==g['chosen_margin'] and c['own']>0.5>0.1>c['other'] else 1)" \
+  && ok "label check passed, the choice is the grid's" || bad "label check on SciFact: $($py -c "import json; print(json.load(open('$tmp/grid.json'))['label_check'])")"
+
+# the permuted variant: SciFact with the query column of train_qrels.tsv shuffled
+pd=$tmp/perm; mkdir "$pd"
+for f in passages.npy passage_ids.txt train_queries.npy train_query_ids.txt test_queries.npy test_query_ids.txt test_qrels.tsv; do
+  ln -s "$d/$f" "$pd/$f"
+done
+$py - "$d/train_qrels.tsv" "$pd/train_qrels.tsv" <<'PY'
+import sys
+import numpy as np
+lines = open(sys.argv[1]).read().splitlines()
+head, rows = lines[:1], [l.split("\t") for l in lines[1:]]
+perm = np.random.RandomState(7).permutation(len(rows))  # RandomState: a stream fixed across numpy versions
+with open(sys.argv[2], "w") as f:
+    f.write(head[0] + "\n")
+    for r, k in zip(rows, perm):
+        f.write("\t".join([rows[k][0]] + r[1:]) + "\n")
+PY
+pin=(--passages $pd/passages.npy --passage-ids $pd/passage_ids.txt --queries $pd/train_queries.npy
+     --query-ids $pd/train_query_ids.txt --qrels $pd/train_qrels.tsv --threads 1 --no-graphs -q)
+"$bin"/pefa-build -o "$tmp"/p.pefa "${pin[@]}" --tune
+"$bin"/pefa-build -o "$tmp"/poff.pefa "${pin[@]}" --tune --tune-label-check off
+pm=$(meta "$tmp"/p.pefa tune.mode); pp=$(meta "$tmp"/p.pefa tune.label_passed)
+[ "$pm/$pp" = erm/0 ] && ok "permuted qrels: label check failed (own $(meta "$tmp"/p.pefa tune.label_own), other $(meta "$tmp"/p.pefa tune.label_other), 5% $(meta "$tmp"/p.pefa tune.label_delta_lo)), ERM chosen" \
+  || bad "permuted qrels: tuned to $pm, label_passed $pp"
+"$bin"/pefa-tune -q --json "$tmp"/p.pefa > "$tmp"/pgrid.json
+"$bin"/pefa-tune -q "$tmp"/p.pefa > "$tmp"/pgrid.txt
+grep -q '^chosen: erm (the label check failed' "$tmp"/pgrid.txt && ok "pefa-tune says why ERM" || bad "$(tail -2 "$tmp"/pgrid.txt)"
+off=$("$bin"/pefa-dump "$tmp"/poff.pefa | sed -nE 's/^tuned +([a-z]+( lambda [0-9.]+)?( k [0-9]+)?).*/\1/p')
+margin=$($py -c "import json; g=json.load(open('$tmp/pgrid.json')); print(g['chosen_margin'])")
+[ "$(meta "$tmp"/poff.pefa tune.label_check)/$(meta "$tmp"/poff.pefa tune.label_passed)" = off/0 ] && [ "$off" != erm ] && [ "$margin" != 0 ] \
+  && ok "permuted qrels, --tune-label-check off: the grid alone chooses $off (the check, off, still failed)" \
+  || bad "permuted qrels with the check off: chose '$off', grid alone $margin"
+"$bin"/pefa-tune -q "$tmp"/poff.pefa | grep -q "^label check (off): FAILED" && ok "pefa-tune defaults to the index's label check setting" \
+  || bad "pefa-tune on poff: $("$bin"/pefa-tune -q "$tmp"/poff.pefa | tail -2)"
+"$bin"/pefa-tune -q --tune-label-check on "$tmp"/poff.pefa | grep -q '^chosen: erm' && ok "pefa-tune --tune-label-check on" || bad "--tune-label-check on"
+$py "$src"/tests/reference/pefa_loo.py --data "$pd" --json "$tmp"/pref.json > /dev/null
+if $py "$src"/tests/cli/compare_tune.py "$tmp"/pref.json "$tmp"/pgrid.json; then ok "permuted qrels: pefa-tune equals the numpy reference"
+else bad "permuted qrels: pefa-tune differs from tests/reference/pefa_loo.py"; fi
+
+# (5) bad usage
 usage() { # label, expected text, args...
   local label=$1 want=$2 rc=0; shift 2
   "$@" > /dev/null 2> "$tmp"/u.err || rc=$?
@@ -67,6 +121,9 @@ usage "--tune without training queries" "needs training queries" "$bin"/pefa-bui
 usage "--tune-queries 0" "out of range" "$bin"/pefa-build -o "$tmp"/x.pefa "${in[@]}" --tune --tune-queries 0
 usage "unknown metric" "recall@100, recall@10 or ndcg@10" "$bin"/pefa-build -o "$tmp"/x.pefa "${in[@]}" --tune --tune-metric map
 usage "pefa-tune unknown metric" "recall@100, recall@10 or ndcg@10" "$bin"/pefa-tune "$tmp"/t.pefa --tune-metric map
+usage "--tune-label-check maybe" "is not on or off" "$bin"/pefa-build -o "$tmp"/x.pefa "${in[@]}" --tune --tune-label-check maybe
+usage "--tune-label-check without --tune" "go with --tune" "$bin"/pefa-build -o "$tmp"/x.pefa "${in[@]}" --tune-label-check off
+usage "pefa-tune --tune-label-check maybe" "is not on or off" "$bin"/pefa-tune "$tmp"/t.pefa --tune-label-check maybe
 [ ! -e "$tmp"/x.pefa ] && ok "nothing written by the refused builds" || bad "x.pefa exists"
 
 echo "$pass passed, $fail failed"

@@ -15,7 +15,15 @@ bootstrap (1000 resamples, splitmix64 from the seed) gives the 5th
 percentile of each setting's mean gain over ERM; the best mean wins if that
 bound is > 0, else ERM. Deliberately written from the spec, not from the C.
 
-  pefa_loo.py --data data/scifact [--metric recall@100] [--seed 42] [--json OUT]
+Label check (from the reference on branch tune, docs/loo-tuning.md; adapted
+to this file's groups and bootstrap): C[i, j] = recall@100 of i's ERM top 100
+on tuning query j's relevant passages; own_i = C[i, i], other_i = the mean of
+C[i, j] over the other tuning queries j != i. Averaged over groups like the
+grid; the 5th percentile of the mean of own - other over the same bootstrap
+(stream seed + 2) must be > 0, else the training labels do not follow the
+query text and ERM is chosen (--label-check off: reported only).
+
+  pefa_loo.py --data data/scifact [--metric recall@100] [--seed 42] [--label-check on|off] [--json OUT]
 """
 import argparse
 import json
@@ -76,9 +84,10 @@ def held_out_t(P, Q, Ycols, i_group, q, touched):
     return out
 
 
-def evaluate(i, P, Q, Z, Yrows, Ycols, name):
+def evaluate(i, P, Q, Z, Yrows, Ycols, name, erm_tops):
     q = Q[i].astype(np.float64)
     s = (P.astype(np.float64) @ q).astype(np.float32)
+    erm_tops.append(topk_rows(s, 100))  # the label check's ranked list
     t = (Z.astype(np.float64) @ q).astype(np.float32)
     u = (Q.astype(np.float64) @ q).astype(np.float32)
     group = set(np.nonzero(u >= DUP)[0].tolist())
@@ -128,11 +137,36 @@ def bootstrap(M, seed):
     return deltas[1000 // 20]
 
 
+def label_check(Yrows, tuning, erm_tops, groups, n_p, seed):
+    """(own, other, 5th percentile of own - other): C[i, j] = recall@100 of tuning
+    query i's ERM top 100 on j's relevant passages; own = C[i, i], other = mean over
+    j != i; group means, then the grid's bootstrap (stream seed) on own - other."""
+    N = len(tuning)
+    if N < 2:
+        return 0.0, 0.0, 0.0
+    A = np.zeros((N, n_p))
+    R = np.zeros((N, n_p))
+    for c, i in enumerate(tuning):
+        A[c, erm_tops[c]] = 1.0
+        rel = [j for j, y in Yrows[i].items() if y > 0]
+        R[c, rel] = 1.0 / len(rel)
+    C = A @ R.T
+    own = np.diag(C).copy()
+    other = (C.sum(axis=1) - own) / (N - 1)
+    byg = {}
+    for g, o, t in zip(groups, own, other):
+        byg.setdefault(g, []).append((t, o))  # column 1 - column 0 = own - other
+    G = np.array([np.mean(byg[g], axis=0) for g in sorted(byg)])
+    return float(G[:, 1].mean()), float(G[:, 0].mean()), float(bootstrap(G, seed)[1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
     ap.add_argument("--metric", default="recall@100", choices=("recall@100", "recall@10", "ndcg@10"))
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--label-check", choices=("on", "off"), default="on",
+                    help="on: choose ERM when the label check fails; off: report it only")
     ap.add_argument("--json")
     a = ap.parse_args()
     P, _, Qtr, _, Yrows, _, _ = load(a.data)
@@ -148,9 +182,9 @@ def main():
         if n > 0:
             Z[j] = (S / n).astype(np.float32)
     tuning = [i for i, row in enumerate(Yrows) if any(y > 0 for y in row.values())]
-    rows, groups = [], []
+    rows, groups, erm_tops = [], [], []
     for i in tuning:
-        m, g = evaluate(i, P, Q, Z, Yrows, Ycols, a.metric)
+        m, g = evaluate(i, P, Q, Z, Yrows, Ycols, a.metric, erm_tops)
         rows.append(m)
         groups.append(g)
     M = np.array(rows)
@@ -161,8 +195,13 @@ def main():
     score = G.mean(axis=0)
     lo = bootstrap(G, a.seed)
     best = int(np.argmax(score))
-    chosen = best if lo[best] > 0 else 0
-    res = {"metric": a.metric, "queries": len(tuning), "distinct": len(G), "chosen": chosen,
+    margin = best if lo[best] > 0 else 0
+    own, other, lc_lo = label_check(Yrows, tuning, erm_tops, groups, len(P), a.seed + 2)
+    passed = lc_lo > 0
+    chosen = margin if passed or a.label_check == "off" else 0
+    res = {"metric": a.metric, "queries": len(tuning), "distinct": len(G), "chosen": chosen, "chosen_margin": margin,
+           "label_check": {"enabled": a.label_check == "on", "passed": passed, "own": own, "other": other,
+                           "delta_lo": lc_lo},
            "grid": [{"mode": m, "lambda": l, "knn": k, "score": float(score[g]), "delta": float(score[g] - score[0]),
                      "delta_lo": float(lo[g])} for g, (m, l, k) in enumerate(grid())]}
     if a.json:
@@ -171,6 +210,8 @@ def main():
     c = grid()[chosen]
     print("leave-one-out %s on %d training queries (%d distinct): chosen %s lambda %.1f k %d"
           % (a.metric, len(tuning), len(G), c[0], c[1], c[2]))
+    print("label check (%s): %s: ERM recall@100 on own labels %.4f, on other tuning queries' labels %.4f, 5%% %+.4f"
+          % (a.label_check, "passed" if passed else "FAILED", own, other, lc_lo))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,11 @@
  *     leave-one-out from the stored |S_j| to 1e-5;
  *   - XL: the neighbours exclude i's duplicate group;
  *   - the metric of every grid setting equals the brute-force one;
- * and end to end: an index whose training queries cannot help tunes to ERM,
+ *   - the label check's per-query figures (own recall@100, weights summed
+ *     over the ERM top 100) equal a brute-force ERM ranking's;
+ * and end to end: an index whose training queries cannot help tunes to ERM
+ * (and fails the label check; with the check off the grid alone chooses),
+ * planted labels pass it,
  * pefa_tune on a tuned index reports the recorded choice, explicit query
  * parameters win over the tuned ones, a format 1.0 index is refused.
  */
@@ -260,6 +264,26 @@ static void brute_metrics(uint32_t i, const held_out *h, float *out)
     (void)top;
 }
 
+/* the label check's figures of i (pefa__tune_label right after its eval)
+ * against its ERM top 100 by brute force, with arbitrary passage weights */
+static void check_label(uint32_t i, const held_out *h, tune_scratch *sc)
+{
+    static double w[NP];
+    static uint32_t all[NP];
+    double own, wsum, b_sum = 0;
+    uint32_t hit = 0, nrel = 0;
+    for (uint32_t j = 0; j < NP; j++) w[j] = 1.0 / (1 + j % 13), all[j] = j;
+    pefa__tune_label(sc, w, &own, &wsum);
+    for (uint32_t j = 0; j < NP; j++) {
+        if (rank_of(h->s, all, NP, j) >= 100) continue;
+        b_sum += w[j];
+        for (uint64_t e = g_rp[i]; e < g_rp[i + 1]; e++) hit += g_col[e] == j;
+    }
+    nrel = (uint32_t)(g_rp[i + 1] - g_rp[i]);
+    assert_float_equal(own, (double)hit / nrel, 1e-12);
+    assert_float_equal(wsum, b_sum, 1e-9);
+}
+
 static void test_loo_matches_rebuild(void **state)
 {
     static const uint32_t probe[] = {0, 5, 12, 57, 150, 199, NQ0 + 5, NQ0 + 15};
@@ -295,6 +319,7 @@ static void test_loo_matches_rebuild(void **state)
         for (uint32_t g = 0; g < TUNE_GRID; g++)
             if (fabsf(out[g] - bf[g]) > 1e-6f) fail_msg("query %u setting %u: tuner %g, brute force %g", i, g, out[g], bf[g]);
         assert_int_equal(group, i >= NQ0 ? i - NQ0 : i); /* the group's smallest row */
+        check_label(i, &h, sc);
     }
     print_message("%u held-out <q, z_j> checked against a rebuild\n", checked);
     assert_true(checked >= 8 * 3);
@@ -302,7 +327,7 @@ static void test_loo_matches_rebuild(void **state)
 }
 
 /* ---- end to end ------------------------------------------------------------------- */
-static void build(const char *path, const pefa_pair *pairs, uint64_t n_pairs, int tune)
+static void build(const char *path, const pefa_pair *pairs, uint64_t n_pairs, int tune, int label_check)
 {
     pefa_build_input in = PEFA_BUILD_INPUT_INIT;
     pefa_build_params p = PEFA_BUILD_PARAMS_INIT;
@@ -317,6 +342,7 @@ static void build(const char *path, const pefa_pair *pairs, uint64_t n_pairs, in
     p.ef_construction = 40;
     p.threads = 2;
     p.tune = (uint8_t)tune;
+    p.tune_label_check = label_check;
     if (pefa_build(path, &in, &p, NULL)) fail_msg("%s", pefa_last_error_detail());
 }
 
@@ -333,6 +359,8 @@ static void test_cannot_help_tunes_to_erm(void **state)
     char path[128];
     pefa_index *ix;
     pefa_model_info mi = PEFA_MODEL_INFO_INIT;
+    pefa_tune_params tp = PEFA_TUNE_PARAMS_INIT;
+    pefa_tune_report *r;
     uint64_t seed = 7;
     (void)state;
     for (uint32_t k = 0; k < NQ * 3; k++) {
@@ -340,7 +368,7 @@ static void test_cannot_help_tunes_to_erm(void **state)
         pairs[k] = (pefa_pair){k / 3, (uint32_t)((seed >> 33) % NP), 1};
     }
     snprintf(path, sizeof path, "%s/random.pefa", g_dir);
-    build(path, pairs, NQ * 3, 1);
+    build(path, pairs, NQ * 3, 1, 0);
     assert_int_equal(pefa_index_open(path, &ix), 0);
     print_message("random qrels: tuned to %s (LOO recall@100 %s vs ERM %s, 5%% gain %s)\n", meta(ix, "tune.mode"),
                   meta(ix, "tune.score"), meta(ix, "tune.score_erm"), meta(ix, "tune.delta_lo"));
@@ -348,6 +376,20 @@ static void test_cannot_help_tunes_to_erm(void **state)
     assert_int_equal(pefa_model_describe(ix, &mi), 0);
     assert_int_equal(mi.tuned, 1);
     assert_int_equal(mi.default_mode, PEFA_MODE_ERM);
+    /* the label check: recorded; random labels are found by ERM no better
+     * for their own query than for the others (fixed data: it fails) */
+    print_message("random qrels: label check %s (own %s, other %s, 5%% %s)\n", meta(ix, "tune.label_check"),
+                  meta(ix, "tune.label_own"), meta(ix, "tune.label_other"), meta(ix, "tune.label_delta_lo"));
+    assert_string_equal(meta(ix, "tune.label_check"), "on");
+    assert_string_equal(meta(ix, "tune.label_passed"), "0");
+    tp.label_check = PEFA_LABEL_CHECK_OFF; /* off: the grid alone chooses */
+    assert_int_equal(pefa_tune(ix, &tp, &r), 0);
+    assert_int_equal(r->label_check, PEFA_LABEL_CHECK_OFF);
+    assert_int_equal(r->label_passed, 0);
+    assert_int_equal(r->chosen, r->chosen_margin);
+    assert_float_equal(r->label_own, strtod(meta(ix, "tune.label_own"), NULL), 1e-6);
+    assert_float_equal(r->label_other, strtod(meta(ix, "tune.label_other"), NULL), 1e-6);
+    pefa_tune_report_free(r);
     pefa_index_close(ix);
 }
 
@@ -364,7 +406,7 @@ static void test_tuned_defaults_and_overrides(void **state)
     for (uint32_t i = 0; i < NQ; i++)
         for (uint64_t e = g_rp[i]; e < g_rp[i + 1]; e++) pairs[e] = (pefa_pair){i, g_col[e], g_val[e]};
     snprintf(path, sizeof path, "%s/tuned.pefa", g_dir);
-    build(path, pairs, g_rp[NQ], 1);
+    build(path, pairs, g_rp[NQ], 1, 0);
     assert_int_equal(pefa_index_open(path, &ix), 0);
     assert_int_equal(pefa_model_describe(ix, &mi), 0);
     print_message("planted qrels: tuned to %s lambda %s k %s\n", meta(ix, "tune.mode"), meta(ix, "tune.lambda"),
@@ -378,6 +420,13 @@ static void test_tuned_defaults_and_overrides(void **state)
     assert_int_equal(w->knn, mi.default_knn);
     assert_int_equal(r->n_queries, NQ);
     assert_int_equal(r->n_groups, NQ0); /* the copies count once */
+    /* the labels follow the text: the check passes, and its own-label recall is ERM's */
+    assert_int_equal(r->label_check, PEFA_LABEL_CHECK_ON);
+    assert_int_equal(r->label_passed, 1);
+    assert_int_equal(r->chosen, r->chosen_margin);
+    assert_true(r->label_own > r->label_other && r->label_delta_lo > 0);
+    assert_float_equal(r->label_own, r->settings[0].score, 1e-6);
+    assert_string_equal(meta(ix, "tune.label_passed"), "1");
     pefa_tune_report_free(r);
     /* the default is the tuned setting; explicit values win */
     memset(&p, 0, sizeof p);
@@ -422,10 +471,18 @@ static void test_refusals(void **state)
     assert_int_equal(pefa_build(path, &in, &p, NULL), PEFA_ERR_INVALID_ARG);
     assert_non_null(strstr(pefa_last_error_detail(), "training queries"));
     assert_int_equal(access(path, F_OK), -1);
+    p.tune_label_check = 7;
+    assert_int_equal(pefa_build(path, &in, &p, NULL), PEFA_ERR_INVALID_ARG);
+    assert_non_null(strstr(pefa_last_error_detail(), "tune_label_check"));
+    assert_int_equal(access(path, F_OK), -1);
     snprintf(path, sizeof path, "%s/tuned.pefa", g_dir);
     assert_int_equal(pefa_index_open(path, &ix), 0);
     tp.metric = 9;
     assert_int_equal(pefa_tune(ix, &tp, &r), PEFA_ERR_INVALID_ARG);
+    tp.metric = 0;
+    tp.label_check = 3;
+    assert_int_equal(pefa_tune(ix, &tp, &r), PEFA_ERR_INVALID_ARG);
+    assert_non_null(strstr(pefa_last_error_detail(), "label_check"));
     assert_int_equal(pefa_metric_parse("map@5"), PEFA_ERR_INVALID_ARG);
     assert_int_equal(pefa_metric_parse("ndcg@10"), PEFA_METRIC_NDCG10);
     pefa_index_close(ix);

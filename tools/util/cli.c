@@ -82,6 +82,13 @@ float cli_parse_float(const char *opt, const char *s, float lo, float hi)
     return (float)v;
 }
 
+int cli_parse_on_off(const char *opt, const char *s)
+{
+    if (strcmp(s, "on") == 0) return 1;
+    if (strcmp(s, "off") == 0) return 0;
+    cli_usage_error("%s: '%s' is not on or off", opt, s);
+}
+
 double cli_now(void)
 {
     struct timespec t;

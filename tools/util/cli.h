@@ -45,6 +45,8 @@ void cli_version(void);
 uint64_t cli_parse_u64(const char *opt, const char *s, uint64_t lo, uint64_t hi);
 /* Parse a finite float in [lo, hi]. */
 float cli_parse_float(const char *opt, const char *s, float lo, float hi);
+/* "on" -> 1, "off" -> 0; usage error naming the option otherwise. */
+int cli_parse_on_off(const char *opt, const char *s);
 
 /* seconds since an arbitrary start (monotonic) */
 double cli_now(void);
