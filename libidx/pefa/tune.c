@@ -371,7 +371,10 @@ int pefa__tune_run(const pefa_tune_data *d, const pefa_tune_params *p, pefa_tune
                                                         ? TUNE_MAX_BLOCK
                                                         : (uint32_t)(TUNE_BLOCK_BYTES / per_query);
     RETURN_ERROR_IF(!(r.rows = sample(d, &r.n, p->seed)), PEFA_ERR_NOMEM, "tuning: out of memory");
-    RETURN_ERROR_IF(r.n == 0, PEFA_ERR_INVALID_ARG, "tuning: no training query has a relevant passage (Y > 0)");
+    if (r.n == 0) {
+        free((void *)r.rows);
+        return pefa__set_error(PEFA_ERR_INVALID_ARG, "tuning: no training query has a relevant passage (Y > 0)");
+    }
     r.metric = (float *)malloc((size_t)r.n * TUNE_GRID * sizeof *r.metric);
     r.group = (uint32_t *)malloc((size_t)r.n * sizeof *r.group);
     r.label = (double *)malloc((size_t)r.n * 2 * sizeof *r.label);
