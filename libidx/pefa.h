@@ -628,7 +628,9 @@ PEFA_API int pefa_set_explain(pefa_set *s, const float *q, const pefa_query_para
 PEFA_API int pefa_set_id(pefa_set *s, int which, uint32_t row, char *buf, size_t cap, size_t *len);
 PEFA_API int pefa_set_row(pefa_set *s, int which, const char *id, uint32_t *row);
 /* Every shard: the manifest's size and XXH3 for its file, then
- * pefa_index_verify and pefa_verify. *bad_shard gets the failing shard or -1. */
+ * pefa_index_verify and pefa_verify_flags with the flags given to
+ * pefa_set_open (PEFA_IDMAP_TRUSTED: the id maps' size, not their XXH3).
+ * *bad_shard gets the failing shard or -1. */
 PEFA_API int pefa_set_verify(pefa_set *s, int *bad_shard);
 /* Writes the manifest of shards[0..n) (index files built with shard_count =
  * n, in any order) at path, atomically, after checking that they are shards

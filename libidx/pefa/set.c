@@ -285,7 +285,7 @@ static int verify_shard(pefa_set *s, uint32_t i)
                         pefa_index_path(s->ix[i]), i, s->path);
     }
     FORWARD_IF_ERROR(pefa_index_verify(s->ix[i], &bad));
-    return pefa_verify(s->ix[i], &bad);
+    return pefa_verify_flags(s->ix[i], s->idmap_flags, &bad);
 }
 
 int pefa_set_verify(pefa_set *s, int *bad_shard)

@@ -12,6 +12,9 @@ Run by test_serve.sh (which builds the SciFact indexes):
             0 failed, each answer from the old or the new index
   refuse    a damaged or truncated new file is refused, the old one keeps answering
   drain     SIGTERM: no new connections, the slow request in flight completes, exit 0
+  set       a shard set (3 shards) served like one index: answers equal pefa-query
+            on the set; a new manifest renamed in under load switches atomically;
+            a set with a damaged shard is refused and the old set keeps answering
 """
 import http.client
 import json
@@ -46,9 +49,9 @@ def check(cond, what, detail=""):
 class Server:
     """pefa-serve on 127.0.0.1, a port the kernel chose (read from the start line)."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, index=None):
         self.log = open(os.path.join(WORK, "serve.log"), "w+")
-        self.p = subprocess.Popen([os.path.join(BIN, "pefa-serve"), IDX, "--listen", "127.0.0.1:0", *args],
+        self.p = subprocess.Popen([os.path.join(BIN, "pefa-serve"), index or IDX, "--listen", "127.0.0.1:0", *args],
                                   stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 60
         self.port = None
@@ -96,8 +99,8 @@ class Server:
         return rc
 
 
-def pefa_query(args, k):
-    out = subprocess.run([os.path.join(BIN, "pefa-query"), IDX, "--queries", os.path.join(SF, "test_queries.npy"),
+def pefa_query(args, k, index=None):
+    out = subprocess.run([os.path.join(BIN, "pefa-query"), index or IDX, "--queries", os.path.join(SF, "test_queries.npy"),
                           "-k", str(k), "--format", "jsonl", *args], capture_output=True, text=True, check=True).stdout
     per_query = {}
     for line in out.splitlines():
@@ -474,6 +477,66 @@ def test_cli(s):
         check(r.returncode == want and words in r.stdout + r.stderr, f"cli: pefa-serve {' '.join(args[1:] or args)} "
               f"-> exit {want}", (r.returncode, r.stdout[:200], r.stderr[:300]))
 
+SET = os.path.join(WORK, "set.pefaset")
+
+
+def test_set():
+    """set-a / set-b: two builds (seeds 42 and 7) of 3 shards each (test_serve.sh)"""
+    shutil.copyfile(os.path.join(WORK, "set-a.pefaset"), SET)
+    ua, ub = uuid_of(os.path.join(WORK, "set-a.pefaset")), uuid_of(os.path.join(WORK, "set-b.pefaset"))
+    s = Server("--threads", "2", "--max-batch", "100", "--poll-ms", "50", index=SET)
+    try:
+        check(s.uuid == ua, "set: index_uuid is the manifest's", (s.uuid, ua))
+        k = 20
+        for fields, flags in MODES[:4] + MODES[7:8]:
+            ref = pefa_query(flags, k, SET)
+            st, d = s.search({"vectors": ROWS[:100], "k": k, **fields})
+            bad = [i for i in range(100 if st == 200 else 0) if
+                   [h["id"] for h in d["results"][i]["hits"]] != [w["passage"] for w in ref[i]] or
+                   max(abs(h["score"] - w["score"]) for h, w in zip(d["results"][i]["hits"], ref[i])) > 1e-6]
+            check(st == 200 and not bad, f"set: answers {json.dumps(fields)} equal pefa-query on the set (100 queries)",
+                  (st, bad[:5]))
+        ref = pefa_query(["--mode", "xl", "--explain"], 5, SET)
+        st, d = s.search({"vector": ROWS[3], "k": 5, "mode": "xl", "explain": True})
+        check(st == 200 and [len(h["explain"]) for h in d["hits"]] == [len(w["explain"]) for w in ref[3]],
+              "set: explain equals pefa-query --explain on the set", (st, str(d)[:200]))
+        st, b, _ = s.request("GET", "/info")
+        info = json.loads(b) if st == 200 else {}
+        check(len(info.get("shards", [])) == 3 and info.get("uuid") == ua and
+              sum(x["passages"] for x in info["shards"]) == info["model"]["n_passages"],
+              "set: /info lists the 3 shards and the set's passages", str(info)[:300])
+        stop, results, seen = threading.Event(), [], set()
+        threads = [threading.Thread(target=hammer, args=(s, stop, results, seen)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        for i in range(4):  # the manifests alternate; the shard files stay
+            swap_in(os.path.join(WORK, "set-b.pefaset" if i % 2 == 0 else "set-a.pefaset"), SET)
+            wait_log(s, r" reload ", i + 1)
+            time.sleep(0.3)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        fails = [r for r in results if isinstance(r, tuple)]
+        check(len(results) > 20 and not fails, f"set: {len(results)} requests under 4 manifest renames, 0 failed",
+              fails[:3])
+        check(seen == {ua, ub}, "set: every answer names set a or set b", seen)
+        # set b with a damaged shard: refused, set a keeps answering
+        with open(os.path.join(WORK, "sb1.pefa"), "r+b") as f:
+            f.seek(os.path.getsize(f.name) // 2)
+            c = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([c[0] ^ 0x55]))
+        n = s.text().count(" refuse ")
+        swap_in(os.path.join(WORK, "set-b.pefaset"), SET)
+        ok = wait_log(s, r" refuse ", n + 1)
+        check(ok and "sb1.pefa" in s.text().split(" refuse ")[-1], "set: a damaged shard is refused, the file named",
+              s.text()[-400:])
+        st, d = s.search({"vector": ROWS[0]})
+        check(st == 200 and d["index_uuid"] == ua, "set: the old set keeps answering", (st, d.get("index_uuid")))
+    finally:
+        check(s.stop() == 0, "set: shutdown exit 0")
+
 
 def main():
     shutil.copyfile(os.path.join(WORK, "a.pefa"), IDX)
@@ -494,6 +557,7 @@ def main():
         check(s.stop() == 0, "shutdown: exit 0")
     shutil.copyfile(os.path.join(WORK, "a.pefa"), IDX)
     test_drain()
+    test_set()
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

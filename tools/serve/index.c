@@ -39,52 +39,80 @@ static void format_uuid(const uint8_t u[16], char out[37])
     out[o] = 0;
 }
 
-/* GET /info: pefa-dump --json's summary (no section table) and the model */
+static void meta_json(srv_buf *b, pefa_index *ix)
+{
+    int n = pefa_index_meta_count(ix);
+    srv_buf_put(b, "{");
+    for (int i = 0; i < n; i++) {
+        const char *k, *v;
+        if (pefa_index_meta_at(ix, i, &k, &v)) continue;
+        if (i) srv_buf_put(b, ",");
+        srv_buf_json_str(b, k);
+        srv_buf_put(b, ":");
+        srv_buf_json_str(b, v);
+    }
+    srv_buf_put(b, "}");
+}
+
+/* "shards":[{file, uuid, rows}...] of a set (one entry for a single file) */
+static void shards_json(srv_buf *b, pefa_set *set)
+{
+    uint32_t n = pefa_set_shard_count(set);
+    srv_buf_printf(b, ",\"shards\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        pefa_index *ix = pefa_set_shard(set, i);
+        pefa_file_info fi;
+        pefa_model_info mi = PEFA_MODEL_INFO_INIT;
+        char uuid[37];
+        pefa_index_file_info(ix, &fi);
+        format_uuid(fi.uuid, uuid);
+        if (pefa_model_describe(ix, &mi)) mi.n_passages = 0;
+        srv_buf_put(b, i ? ",{\"file\":" : "{\"file\":");
+        srv_buf_json_str(b, pefa_index_path(ix));
+        srv_buf_printf(b, ",\"uuid\":\"%s\",\"file_size\":%" PRIu64 ",\"passages\":%u}", uuid, fi.file_size,
+                       mi.n_passages);
+    }
+    srv_buf_put(b, "]");
+}
+
+/* GET /info: pefa-dump --json's summary (no section table), the model and
+ * the shards */
 static int build_info(srv_index *g, const char *path, int trust_idmap)
 {
     pefa_file_info fi;
     srv_buf b = {0};
-    int n = pefa_index_meta_count(g->ix);
-    pefa_index_file_info(g->ix, &fi);
+    pefa_index_file_info(g->head, &fi);
     srv_buf_put(&b, "{\"file\":");
     srv_buf_json_str(&b, path);
     srv_buf_printf(&b, ",\"format\":{\"major\":%u,\"minor\":%u},\"uuid\":\"%s\",\"file_size\":%" PRIu64,
                    fi.major, fi.minor, g->uuid, fi.file_size);
-    srv_buf_printf(&b, ",\"n_sections\":%u,\"meta\":{", fi.n_sections);
-    for (int i = 0; i < n; i++) {
-        const char *k, *v;
-        if (pefa_index_meta_at(g->ix, i, &k, &v)) continue;
-        if (i) srv_buf_put(&b, ",");
-        srv_buf_json_str(&b, k);
-        srv_buf_put(&b, ":");
-        srv_buf_json_str(&b, v);
-    }
-    srv_buf_printf(&b, "},\"model\":{\"n_passages\":%u,\"n_queries\":%u,\"dim\":%u,\"nnz\":%" PRIu64, g->mi.n_passages,
-                   g->mi.n_queries, g->mi.dim, g->mi.nnz);
+    srv_buf_printf(&b, ",\"n_sections\":%u,\"meta\":", fi.n_sections);
+    meta_json(&b, g->head);
+    srv_buf_printf(&b, ",\"model\":{\"n_passages\":%u,\"n_queries\":%u,\"dim\":%u,\"nnz\":%" PRIu64,
+                   g->mi.n_passages, g->mi.n_queries, g->mi.dim, g->mi.nnz);
     srv_buf_printf(&b, ",\"xs_lambda\":%g,\"vector_type\":\"%s\"}", (double)g->mi.xs_lambda,
                    pefa_type_name(g->mi.vector_type));
+    shards_json(&b, g->set);
     srv_buf_printf(&b, ",\"verified\":\"%s\",\"load_seconds\":%.3f}",
                    trust_idmap ? "index; id map size only (--trust-idmap)" : "index and id map", g->load_seconds);
     g->info_json = srv_buf_take(&b, &g->info_len);
     return g->info_json ? 0 : -1;
 }
 
-/* open + verify; the file's identity is taken around the open so that a
+/* open + verify; the file's identity is taken before the opens, so that a
  * rename in between is seen (the next poll reloads) */
 static int open_verified(srv_index *g, const char *path, int trust_idmap, char *err, size_t errlen)
 {
     int bad = -1;
     unsigned flags = trust_idmap ? PEFA_IDMAP_TRUSTED : 0;
     if (srv_file_id_of(path, &g->id)) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
-    if (pefa_index_open(path, &g->ix) || pefa_index_verify(g->ix, &bad) || pefa_verify_flags(g->ix, flags, &bad)) {
-        if (bad >= 0) snprintf(err, errlen, "%s [section %d]", pefa_last_error_detail(), bad);
+    if (pefa_index_open(path, &g->head) || pefa_set_open(path, flags, &g->set) || pefa_set_verify(g->set, &bad)) {
+        if (bad >= 0) snprintf(err, errlen, "%s [shard %d]", pefa_last_error_detail(), bad);
         else snprintf(err, errlen, "%s", pefa_last_error_detail());
         return -1;
     }
     g->mi.size = sizeof g->mi;
-    /* pefa_verify just checked the id map's bytes: do not hash it twice */
-    if (pefa_model_describe(g->ix, &g->mi) || pefa_idmap_open(g->ix, PEFA_IDMAP_TRUSTED, &g->im))
-        return snprintf(err, errlen, "%s", pefa_last_error_detail()), -1;
+    if (pefa_set_describe(g->set, &g->mi)) return snprintf(err, errlen, "%s", pefa_last_error_detail()), -1;
     return 0;
 }
 
@@ -95,13 +123,12 @@ int srv_index_load(const char *path, int trust_idmap, srv_index **out, char *err
     double t0 = cli_now();
     *out = NULL;
     if (!g) return snprintf(err, errlen, "out of memory"), -1;
-    pthread_mutex_init(&g->mu, NULL);
     atomic_init(&g->refs, 1);
     if (open_verified(g, path, trust_idmap, err, errlen)) {
         srv_index_release(g);
         return -1;
     }
-    pefa_index_file_info(g->ix, &fi);
+    pefa_index_file_info(g->head, &fi);
     format_uuid(fi.uuid, g->uuid);
     g->load_seconds = cli_now() - t0;
     g->loaded_unix = srv_unix_now();
@@ -117,40 +144,11 @@ int srv_index_load(const char *path, int trust_idmap, srv_index **out, char *err
 void srv_index_release(srv_index *g)
 {
     if (!g || atomic_fetch_sub(&g->refs, 1) != 1) return;
-    for (size_t i = 0; i < g->npool; i++) pefa_searcher_free(g->pool[i]);
-    free(g->pool);
-    pefa_idmap_close(g->im);
-    if (g->ix && g->uuid[0]) srv_log("unmap", "uuid=%s (its last request finished)", g->uuid);
-    pefa_index_close(g->ix);
+    if (g->set && g->uuid[0]) srv_log("unmap", "uuid=%s (its last request finished)", g->uuid);
+    pefa_set_close(g->set);
+    pefa_index_close(g->head);
     free(g->info_json);
-    pthread_mutex_destroy(&g->mu);
     free(g);
-}
-
-pefa_searcher *srv_index_searcher(srv_index *g)
-{
-    pefa_searcher *s = NULL;
-    pthread_mutex_lock(&g->mu);
-    if (g->npool) s = g->pool[--g->npool];
-    pthread_mutex_unlock(&g->mu);
-    if (!s && pefa_searcher_new(g->ix, &s)) return NULL;
-    return s;
-}
-
-void srv_index_searcher_put(srv_index *g, pefa_searcher *s)
-{
-    pthread_mutex_lock(&g->mu);
-    if (g->npool == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 8;
-        pefa_searcher **np = (pefa_searcher **)realloc(g->pool, cap * sizeof *np);
-        if (np) g->pool = np, g->cap = cap;
-    }
-    if (g->npool < g->cap) {
-        g->pool[g->npool++] = s;
-        s = NULL;
-    }
-    pthread_mutex_unlock(&g->mu);
-    pefa_searcher_free(s); /* NULL unless the pool could not grow */
 }
 
 void srv_slot_init(srv_slot *s, srv_index *first)

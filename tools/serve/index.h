@@ -1,7 +1,8 @@
 /*
- * index.h - pefa-serve: one loaded index (a "generation": the mapping, its id
- * map, searchers) with a reference count, and the slot that names the one
- * serving now (prefix srv_).
+ * index.h - pefa-serve: one loaded index or shard set (a "generation": the
+ * mappings and id maps of pefa_set_open, which also keeps the searchers)
+ * with a reference count, and the slot that names the one serving now
+ * (prefix srv_).
  *
  * A request takes a reference (srv_slot_acquire) and answers entirely from
  * that generation; a reload loads and verifies a new one, then swaps it in.
@@ -29,9 +30,9 @@ typedef struct {
 
 typedef struct srv_index srv_index;
 struct srv_index {
-    pefa_index *ix;
-    pefa_idmap *im;
-    pefa_model_info mi;
+    pefa_index *head;     /* the file at the path: the index, or the set's manifest */
+    pefa_set *set;        /* what answers: the index as a set of one, or the set */
+    pefa_model_info mi;   /* the whole set's counts */
     char uuid[37];
     srv_file_id id;
     double loaded_unix;   /* when it was swapped in (wall clock) */
@@ -39,21 +40,17 @@ struct srv_index {
     char *info_json;      /* GET /info (summary of pefa-dump --json) */
     size_t info_len;
     atomic_int refs;      /* the slot holds one, each request one */
-    pthread_mutex_t mu;   /* guards the searcher pool */
-    pefa_searcher **pool;
-    size_t npool, cap;
 };
 
-/* Opens path and its id map and verifies them: pefa_index_verify, then
- * pefa_verify (the id map's XXH3 too, unless trust_idmap: then only its
- * size). Returns 0 with *out holding one reference, or -1 with err. */
+/* Opens path (an index, or a shard set's manifest and every shard) and
+ * verifies it: pefa_set_verify (every section checksum, every shard's XXH3
+ * as the manifest records it, the id maps' XXH3 too unless trust_idmap:
+ * then only their size). Returns 0 with *out holding one reference, or -1
+ * with err naming the file. */
 int srv_index_load(const char *path, int trust_idmap, srv_index **out, char *err, size_t errlen);
-/* Drops a reference; the last one frees the searchers, closes the id map
- * and unmaps the file (logging "unmap"). */
+/* Drops a reference; the last one closes the set (its searchers, id maps
+ * and mappings), logging "unmap". */
 void srv_index_release(srv_index *g);
-/* A searcher for one request (from the pool, or new); NULL on failure. */
-pefa_searcher *srv_index_searcher(srv_index *g);
-void srv_index_searcher_put(srv_index *g, pefa_searcher *s);
 
 /* stat(path) as a srv_file_id; -1 if it cannot be read */
 int srv_file_id_of(const char *path, srv_file_id *out);

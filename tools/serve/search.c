@@ -11,7 +11,6 @@ typedef struct {
     srv_index *g;
     const srv_request *rq;
     pefa_query_params rp; /* resolved */
-    pefa_searcher *s;
     pefa_hit *hits;       /* rp.k */
     uint32_t *rows;       /* rp.k, for explain */
     pefa_contrib *ct;
@@ -30,7 +29,7 @@ static int fail(answer *a, int status, const char *what)
 static int write_id(answer *a, int which, uint32_t row)
 {
     char id[PEFA_MAX_ID_BYTES + 1];
-    if (pefa_idmap_id(a->g->im, which, row, id, sizeof id, NULL)) return fail(a, 500, "id map");
+    if (pefa_set_id(a->g->set, which, row, id, sizeof id, NULL)) return fail(a, 500, "id map");
     srv_buf_json_str(a->out, id);
     return 0;
 }
@@ -40,7 +39,8 @@ static int explain_query(answer *a, const float *q, uint32_t nh)
 {
     for (uint32_t h = 0; h < nh; h++) a->rows[h] = a->hits[h].row;
     for (;;) {
-        if (pefa_explain(a->s, q, &a->rq->qp, a->rows, nh, a->ct, a->ct_cap, &a->n_ct)) return fail(a, 500, "explain");
+        if (pefa_set_explain(a->g->set, q, &a->rq->qp, a->rows, nh, a->ct, a->ct_cap, &a->n_ct))
+            return fail(a, 500, "explain");
         if (a->n_ct <= a->ct_cap) return 0;
         free(a->ct);
         a->ct_cap = a->n_ct;
@@ -77,7 +77,7 @@ static int write_query(answer *a, uint32_t i)
     const float *q = a->rq->q + (size_t)i * a->g->mi.dim;
     uint32_t nh = 0, e = 0;
     int rc;
-    if ((rc = pefa_search(a->s, q, &a->rq->qp, a->hits, &nh)))
+    if ((rc = pefa_set_search_batch(a->g->set, q, 1, 0, &a->rq->qp, 1, a->hits, &nh)))
         return fail(a, rc == PEFA_ERR_INVALID_ARG ? 400 : 500, a->rq->batch ? "search" : "vector");
     if (a->rq->explain && (rc = explain_query(a, q, nh))) return rc;
     srv_buf_put(a->out, "\"hits\":[");
@@ -123,7 +123,7 @@ int srv_search(srv_index *g, const srv_request *rq, srv_buf *out, int *mode, cha
     *mode = 0;
     /* what the index cannot serve (a mode without its sections, lambda out
      * of range) is the client's error: the library's detail names it */
-    if (pefa_query_params_resolve(g->ix, &rq->qp, &a.rp)) return fail(&a, 400, "parameters");
+    if (pefa_set_query_params_resolve(g->set, &rq->qp, &a.rp)) return fail(&a, 400, "parameters");
     *mode = a.rp.mode;
     if (rq->explain && a.rp.mode != PEFA_MODE_XL) {
         snprintf(err, errlen, "explain: works with mode xl (this request resolves to %s)", mode_names[a.rp.mode]);
@@ -131,12 +131,11 @@ int srv_search(srv_index *g, const srv_request *rq, srv_buf *out, int *mode, cha
     }
     a.hits = (pefa_hit *)malloc((size_t)a.rp.k * sizeof *a.hits);
     a.rows = (uint32_t *)malloc((size_t)a.rp.k * sizeof *a.rows);
-    if (!a.hits || !a.rows || !(a.s = srv_index_searcher(g))) {
+    if (!a.hits || !a.rows) {
         rc = 500;
         snprintf(err, errlen, "out of memory for %u hits", a.rp.k);
     } else {
         rc = write_all(&a);
-        srv_index_searcher_put(g, a.s);
     }
     if (!rc && out->oom) rc = 500, snprintf(err, errlen, "out of memory for the answer");
     free(a.hits);
