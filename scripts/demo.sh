@@ -36,5 +36,7 @@ tuned=$("$bin"/pefa-dump "$out"/scifact.pefa | sed -nE 's/^tuned +([a-z]+( lambd
 row "PEFA tuned, no flags ($tuned)"
 echo
 echo "Ids in every output are SciFact's own, e.g.:"
+# (the run goes to a file first: head closing the pipe early would kill pefa-query by SIGPIPE)
 "$bin"/pefa-query "$out"/scifact.pefa --queries $d/test_queries.npy --query-ids $d/test_query_ids.txt \
-  --mode xl --lambda 0.1 --knn 16 -k 3 2>/dev/null | head -n 3
+  --mode xl --lambda 0.1 --knn 16 -k 3 > "$out"/demo-run.tsv 2>/dev/null
+head -n 3 "$out"/demo-run.tsv
