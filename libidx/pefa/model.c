@@ -192,8 +192,12 @@ static int model_norms(pefa_index *ix, pefa_model *m)
 static int model_build(pefa_index *ix, pefa_model *m)
 {
     pefa_model_info *in = &m->info;
+    const char *v;
     m->path = pefa_index_path(ix);
     in->size = sizeof *in;
+    RETURN_ERROR_IF(pefa_index_meta_get(ix, "set.shards", &v) == 0, PEFA_ERR_INVALID_ARG,
+                    "%s: a shard set's manifest, not an index: open it as a set (pefa_set_open; pefa-query, "
+                    "pefa-serve and pefa-dump take it as is)", m->path);
     FORWARD_IF_ERROR(model_meta(ix, m));
     FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_PASSAGES, in->n_passages, in->dim, &m->P, 1));
     FORWARD_IF_ERROR(vectors(ix, m, PEFA_TARGET_QUERIES, in->n_queries, in->dim, &m->Q, 0));

@@ -228,3 +228,18 @@ def test_error_classes():
     assert all(issubclass(c, pefa.Error) for c in (pefa.FileError, pefa.InputError, pefa.NotFoundError,
                                                    pefa.StateError, pefa.NoMemoryError))
     assert pefa.ERR_CHECKSUM == -7 and pefa.ERR_OK == 0
+
+
+def test_a_set_manifest_is_named(tmp_path, scifact):
+    """a shard set's manifest is not an index: the error says what it is and what opens it"""
+    shards = []
+    for i in range(2):
+        out = str(tmp_path / ("s%d.pefa" % i))
+        tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/2" % i)
+        shards.append(out)
+    man = str(tmp_path / "set.pefaset")
+    tool("pefa-shardset", "-o", man, *shards)
+    with pytest.raises(pefa.InputError) as e:
+        with pefa.Index(man) as ix:
+            ix.search(scifact.test[0], k=3)
+    assert "shard set's manifest" in str(e.value) and "set.pefaset" in str(e.value)
