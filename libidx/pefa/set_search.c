@@ -218,8 +218,9 @@ static void *set_batch_worker(void *arg)
 int pefa_set_search_batch(pefa_set *s, const float *queries, uint64_t n, uint64_t stride, const pefa_query_params *p,
                           uint32_t threads, pefa_hit *hits, uint32_t *n_hits)
 {
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    uint32_t nt = threads ? threads : cpus < 1 ? 1u : (uint32_t)cpus;
+    /* sysconf reads /sys on every call (~6 us): only when asked for all CPUs */
+    long cpus = threads ? (long)threads : sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t nt = cpus < 1 ? 1u : cpus > (long)PEFA_MAX_THREADS ? PEFA_MAX_THREADS : (uint32_t)cpus;
     set_job *jobs;
     pthread_t *tid;
     uint8_t *started;
@@ -227,7 +228,6 @@ int pefa_set_search_batch(pefa_set *s, const float *queries, uint64_t n, uint64_
     int rc = 0;
     FORWARD_IF_ERROR(set_resolve(s, p, &r));
     RETURN_ERROR_IF(n && (!queries || !hits || !n_hits), PEFA_ERR_INVALID_ARG, "search batch: NULL array");
-    if (nt > PEFA_MAX_THREADS) nt = PEFA_MAX_THREADS;
     if (nt > n) nt = n ? (uint32_t)n : 1;
     jobs = (set_job *)calloc(nt, sizeof *jobs);
     tid = (pthread_t *)calloc(nt, sizeof *tid);
