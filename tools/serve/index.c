@@ -99,14 +99,33 @@ static int build_info(srv_index *g, const char *path, int trust_idmap)
     return g->info_json ? 0 : -1;
 }
 
+/* the id maps' bytes (unless --trust-idmap), then every shard's id map
+ * opened here, on the loading thread, rather than by a first request */
+static int check_idmaps(pefa_set *set, int trust_idmap, int *bad)
+{
+    uint32_t row = 0;
+    for (uint32_t i = 0; i < pefa_set_shard_count(set); i++) {
+        pefa_model_info mi = PEFA_MODEL_INFO_INIT;
+        char id[PEFA_MAX_ID_BYTES + 1];
+        *bad = (int)i;
+        if (!trust_idmap && pefa_verify(pefa_set_shard(set, i), NULL)) return -1;
+        if (pefa_model_describe(pefa_set_shard(set, i), &mi)) return -1;
+        if (mi.n_passages && pefa_set_id(set, PEFA_IDS_PASSAGES, row, id, sizeof id, NULL)) return -1;
+        row += mi.n_passages;
+    }
+    *bad = -1;
+    return 0;
+}
+
 /* open + verify; the file's identity is taken before the opens, so that a
- * rename in between is seen (the next poll reloads) */
+ * rename in between is seen (the next poll reloads). The set is opened with
+ * trusted id maps and check_idmaps hashes them once, here. */
 static int open_verified(srv_index *g, const char *path, int trust_idmap, char *err, size_t errlen)
 {
     int bad = -1;
-    unsigned flags = trust_idmap ? PEFA_IDMAP_TRUSTED : 0;
     if (srv_file_id_of(path, &g->id)) return snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1;
-    if (pefa_index_open(path, &g->head) || pefa_set_open(path, flags, &g->set) || pefa_set_verify(g->set, &bad)) {
+    if (pefa_index_open(path, &g->head) || pefa_set_open(path, PEFA_IDMAP_TRUSTED, &g->set) ||
+        pefa_set_verify(g->set, &bad) || check_idmaps(g->set, trust_idmap, &bad)) {
         if (bad >= 0) snprintf(err, errlen, "%s [shard %d]", pefa_last_error_detail(), bad);
         else snprintf(err, errlen, "%s", pefa_last_error_detail());
         return -1;
