@@ -66,18 +66,6 @@ static void dump_error(const char *what)
     fprintf(stderr, DUMP_NAME ": error: %s\n", what && *what ? what : "unknown error");
 }
 
-static void dump_uuid(const uint8_t u[16], char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hex[u[i] >> 4];
-        out[o++] = hex[u[i] & 15];
-    }
-    out[o] = 0;
-}
-
 static void dump_shape(const pefa_section_info *s, char *out, size_t cap)
 {
     size_t o = 0;
@@ -308,7 +296,7 @@ static int dump_file(const char *path, const dump_opts *o)
         return 1;
     }
     pefa_index_file_info(d.ix, &d.fi);
-    dump_uuid(d.fi.uuid, d.uuid);
+    cli_uuid_str(d.fi.uuid, d.uuid);
     d.nmeta = pefa_index_meta_count(d.ix);
     if (d.nmeta < 0) snprintf(d.meta_err, sizeof d.meta_err, "%s", pefa_last_error_detail());
     /* the container's bytes first, then what the sections mean; a shard

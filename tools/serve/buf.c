@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "serve/buf.h"
+#include "util/cli.h"
 
 static int grow(srv_buf *b, size_t more)
 {
@@ -59,26 +60,6 @@ void srv_buf_printf(srv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (p[0] < 0x80) return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
 void srv_buf_json_str(srv_buf *b, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -101,7 +82,7 @@ void srv_buf_json_str(srv_buf *b, const char *s)
             srv_buf_put(b, "\\n");
         } else if (*p == '\t') {
             srv_buf_put(b, "\\t");
-        } else if (*p < 0x20 || *p == 0x7F || (l = utf8_len(p, n)) == 0) {
+        } else if (*p < 0x20 || *p == 0x7F || (l = cli_utf8_len(p, n)) == 0) {
             srv_buf_printf(b, "\\u%04x", *p);
         } else {
             srv_buf_putn(b, (const char *)p, l);

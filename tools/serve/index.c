@@ -27,18 +27,6 @@ int srv_file_id_same(const srv_file_id *a, const srv_file_id *b)
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
 
-static void format_uuid(const uint8_t u[16], char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) out[o++] = '-';
-        out[o++] = hex[u[i] >> 4];
-        out[o++] = hex[u[i] & 15];
-    }
-    out[o] = 0;
-}
-
 static void meta_json(srv_buf *b, pefa_index *ix)
 {
     int n = pefa_index_meta_count(ix);
@@ -65,7 +53,7 @@ static void shards_json(srv_buf *b, pefa_set *set)
         pefa_model_info mi = PEFA_MODEL_INFO_INIT;
         char uuid[37];
         pefa_index_file_info(ix, &fi);
-        format_uuid(fi.uuid, uuid);
+        cli_uuid_str(fi.uuid, uuid);
         if (pefa_model_describe(ix, &mi)) mi.n_passages = 0;
         srv_buf_put(b, i ? ",{\"file\":" : "{\"file\":");
         srv_buf_json_str(b, pefa_index_path(ix));
@@ -148,7 +136,7 @@ int srv_index_load(const char *path, int trust_idmap, srv_index **out, char *err
         return -1;
     }
     pefa_index_file_info(g->head, &fi);
-    format_uuid(fi.uuid, g->uuid);
+    cli_uuid_str(fi.uuid, g->uuid);
     g->load_seconds = cli_now() - t0;
     g->loaded_unix = srv_unix_now();
     if (build_info(g, path, trust_idmap)) {

@@ -120,26 +120,6 @@ void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total)
     if (done == total && tty) fflush(stderr);
 }
 
-/* length of a valid UTF-8 sequence at p (at most n bytes), or 0 */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (p[0] < 0x80) return 1;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2, cp = p[0] & 0x1Fu;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) len = 3, cp = p[0] & 0x0Fu;
-    else if (p[0] >= 0xF0 && p[0] <= 0xF4) len = 4, cp = p[0] & 0x07u;
-    else return 0;
-    if (len > n) return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) return 0;
-        cp = (cp << 6) | (p[i] & 0x3Fu);
-    }
-    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return len;
-}
-
 /* a JSON string literal; bytes that are not valid UTF-8 are written as U+00XX */
 void cli_json_str(FILE *out, const char *s)
 {
@@ -160,7 +140,7 @@ void cli_json_str(FILE *out, const char *s)
             fputs("\\t", out);
         } else if (c < 0x20 || c == 0x7F) {
             fprintf(out, "\\u%04x", c);
-        } else if ((l = utf8_len(p, n)) == 0) {
+        } else if ((l = cli_utf8_len(p, n)) == 0) {
             fprintf(out, "\\u%04x", c);
         } else {
             fwrite(p, 1, l, out);

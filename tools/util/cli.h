@@ -58,5 +58,9 @@ void cli_progress(void *ctx, const char *stage, uint64_t done, uint64_t total);
  * escaped; bytes that are not valid UTF-8 written as \u00XX, so the output
  * is valid JSON for any bytes (ids in indexes built before format [I6]) */
 void cli_json_str(FILE *out, const char *s);
+/* length of the valid UTF-8 sequence at p (at most n bytes), or 0 */
+size_t cli_utf8_len(const unsigned char *p, size_t n);
+/* a UUID as printed everywhere (RFC 4122 byte order, lower-case, dashes) */
+void cli_uuid_str(const uint8_t u[16], char out[37]);
 
 #endif
