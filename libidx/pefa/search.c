@@ -319,8 +319,7 @@ static int search_xl(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
 }
 
 /* ---- PEFA-XS over candidates (pefa.h, PEFA_XS_KNN) ------------------------- */
-/* sorts rows c[0..n) and drops repeats; returns the new count */
-static uint64_t unique_rows(pefa_hit *c, uint64_t n)
+uint64_t pefa__hits_unique_rows(pefa_hit *c, uint64_t n)
 {
     uint64_t w = 0;
     qsort(c, (size_t)n, sizeof *c, pefa__hit_row_cmp);
@@ -343,7 +342,7 @@ int pefa__sq_xs_knn_rows(pefa_searcher *s, uint64_t *n)
         FORWARD_IF_ERROR(grow((void **)&s->cand, &s->ccap, c + cnt + 1, sizeof(pefa_hit)));
         for (uint32_t j = 0; j < cnt; j++) s->cand[c++] = (pefa_hit){s->rowcols[j], 0};
     }
-    *n = unique_rows(s->cand, c);
+    *n = pefa__hits_unique_rows(s->cand, c);
     return 0;
 }
 
@@ -385,7 +384,7 @@ static int search_xs(pefa_searcher *s, const pefa_qp *r, pefa_hit *hits, uint32_
     if (s->m->shard_count <= 1) FORWARD_IF_ERROR(pefa__sq_xs_knn_rows(s, &n));
     FORWARD_IF_ERROR(append_ids(s, pefa__sq_xs_beam(s, r, 0), &n));
     FORWARD_IF_ERROR(append_ids(s, pefa__sq_xs_beam(s, r, 1), &n));
-    n = unique_rows(s->cand, n);
+    n = pefa__hits_unique_rows(s->cand, n);
     for (uint64_t i = 0; i < n; i++) s->cand[i].score = pefa__sq_xs_score(s, r, s->cand[i].row);
     pefa__emit(s->cand, n, r->k, hits, n_hits);
     return 0;

@@ -56,6 +56,8 @@ float pefa__sq_xs_score(const pefa_searcher *s, const pefa_qp *r, uint32_t row);
 /* the best k of c[0..nc) (score desc, row asc), sorted, into hits */
 void pefa__emit(pefa_hit *c, uint64_t nc, uint32_t k, pefa_hit *hits, uint32_t *n_hits);
 int pefa__hit_row_cmp(const void *a, const void *b);
+/* sorts c[0..n) by row and drops repeated rows; returns the new count */
+uint64_t pefa__hits_unique_rows(pefa_hit *c, uint64_t n);
 /* pefa_explain with rows checked against n_passages (a set: every shard's) */
 int pefa__explain_rows(pefa_searcher *s, const float *q, const pefa_query_params *p, const uint32_t *rows,
                        uint32_t n_rows, pefa_contrib *out, uint32_t cap, uint32_t *n_out, uint32_t n_passages);

@@ -89,7 +89,7 @@ static int append_shard_ids(set_worker *w, uint32_t i, int got, uint64_t *n)
  * each candidate is scored by the shard holding it */
 static int set_xs(set_worker *w, const pefa_qp *r, pefa_hit *hits, uint32_t *n_hits)
 {
-    uint64_t n = 0, u = 0;
+    uint64_t n = 0, u;
     FORWARD_IF_ERROR(pefa__sq_xs_knn_rows(w->s[0], &n));
     FORWARD_IF_ERROR(grow_hits(&w->buf, &w->cap, n + 1));
     memcpy(w->buf, w->s[0]->cand, (size_t)n * sizeof(pefa_hit));
@@ -97,12 +97,10 @@ static int set_xs(set_worker *w, const pefa_qp *r, pefa_hit *hits, uint32_t *n_h
         FORWARD_IF_ERROR(append_shard_ids(w, i, pefa__sq_xs_beam(w->s[i], r, 0), &n));
         FORWARD_IF_ERROR(append_shard_ids(w, i, pefa__sq_xs_beam(w->s[i], r, 1), &n));
     }
-    qsort(w->buf, (size_t)n, sizeof(pefa_hit), pefa__hit_row_cmp);
-    for (uint64_t e = 0; e < n; e++) {
-        uint32_t row = w->buf[e].row, i;
-        if (u > 0 && w->buf[u - 1].row == row) continue;
-        i = pefa__set_shard_of(w->set, row);
-        w->buf[u++] = (pefa_hit){row, pefa__sq_xs_score(w->s[i], r, row - w->set->from[i])};
+    u = pefa__hits_unique_rows(w->buf, n);
+    for (uint64_t e = 0; e < u; e++) {
+        uint32_t row = w->buf[e].row, i = pefa__set_shard_of(w->set, row);
+        w->buf[e].score = pefa__sq_xs_score(w->s[i], r, row - w->set->from[i]);
     }
     pefa__emit(w->buf, u, r->k, hits, n_hits);
     return 0;
