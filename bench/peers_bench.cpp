@@ -92,7 +92,7 @@ std::string version() { return pefa_version_string(); }
 struct BuildTimes { double wall_s, graph_s; uint64_t file_bytes; };
 // rows is copied: pefa_build normalises in place (GloVe rows are unit already).
 BuildTimes build(const std::string &path, const float *rows, uint32_t n, uint32_t dim, uint32_t M,
-                 uint32_t efc, uint64_t seed, uint32_t threads, bool f16)
+                 uint32_t efc, uint64_t seed, uint32_t threads, uint8_t vtype)
 {
     std::vector<float> copy(rows, rows + (size_t)n * dim);
     pefa_build_input in;
@@ -105,7 +105,7 @@ BuildTimes build(const std::string &path, const float *rows, uint32_t n, uint32_
     p.ef_construction = efc;
     p.seed = seed;
     p.threads = threads;
-    p.vector_type = f16 ? PEFA_TYPE_F16 : PEFA_TYPE_F32;
+    p.vector_type = vtype; // PEFA_TYPE_F32, _F16 or _I8 (codes + f16 rows re-ranked)
     pefa_build_stats st;
     double t = now_s();
     int rc = pefa_build(path.c_str(), &in, &p, &st);
@@ -215,12 +215,12 @@ struct PefaEngine : Engine {
     std::vector<std::unique_ptr<pa::Searcher>> searchers;
     std::string path;
     bool keep;
-    PefaEngine(const Data &d, const std::string &file, bool f16, unsigned M, unsigned efc, uint64_t seed,
+    PefaEngine(const Data &d, const std::string &file, uint8_t vtype, unsigned M, unsigned efc, uint64_t seed,
                unsigned threads, unsigned max_search_threads, bool keep_file)
         : path(file), keep(keep_file)
     {
-        name = f16 ? "pefa-f16" : "pefa";
-        pa::BuildTimes bt = pa::build(file, d.base, (uint32_t)d.n, (uint32_t)d.dim, M, efc, seed, threads, f16);
+        name = vtype == PEFA_TYPE_F16 ? "pefa-f16" : vtype == PEFA_TYPE_I8 ? "pefa-i8" : "pefa";
+        pa::BuildTimes bt = pa::build(file, d.base, (uint32_t)d.n, (uint32_t)d.dim, M, efc, seed, threads, vtype);
         build_s = bt.wall_s;
         graph_s = bt.graph_s;
         ix.reset(new pa::Index(file));
@@ -532,7 +532,7 @@ void usage()
         "  --seed s           (42)\n"
         "  --nbase n --nq n   use the first n base rows / queries (ground truth recomputed for a subset)\n"
         "  --small            --nbase 50000 --nq 1000 (smoke test, ~2 minutes)\n"
-        "  --vector-type L    pefa storage types to run: f32, f16 or f32,f16 (f32,f16)\n"
+        "  --vector-type L    pefa storage types to run, a list of f32, f16, i8 (f32,f16,i8)\n"
         "  --libs L           subset of pefa,hnswlib,faiss (all)\n"
         "  --keep-index       keep pefa's index files\n"
         "  --tag name         output file stem (peers-M<m>-efc<e>-n<n>)");
@@ -543,7 +543,7 @@ void usage()
 int main(int argc, char **argv)
 {
     std::string data_dir = std::getenv("PEFA_BENCH_DATA") ? std::getenv("PEFA_BENCH_DATA") : "build/bench-data";
-    std::string out_dir = "peers-results", work_dir, tag, vtypes = "f32,f16", libs_arg = "pefa,hnswlib,faiss";
+    std::string out_dir = "peers-results", work_dir, tag, vtypes = "f32,f16,i8", libs_arg = "pefa,hnswlib,faiss";
     std::string ef_arg = "10,16,24,32,48,64,96,128,192,256,384,512", mt_arg = "1,2";
     unsigned M = 16, efc = 200, k = 10, threads = 2, reps = 3, builds = 1;
     uint64_t seed = 42;
@@ -607,8 +607,9 @@ int main(int argc, char **argv)
     auto wanted = [&](const char *n) { return std::find(want.begin(), want.end(), n) != want.end(); };
     bool run_f32 = wanted("pefa") && std::find(vt.begin(), vt.end(), "f32") != vt.end();
     bool run_f16 = wanted("pefa") && std::find(vt.begin(), vt.end(), "f16") != vt.end();
+    bool run_i8 = wanted("pefa") && std::find(vt.begin(), vt.end(), "i8") != vt.end();
     for (const auto &t : vt)
-        if (t != "f32" && t != "f16") die("--vector-type takes f32, f16 or f32,f16");
+        if (t != "f32" && t != "f16" && t != "i8") die("--vector-type takes a list of f32, f16, i8");
     if (efs.empty() || efs[0] == 0 || k == 0 || reps == 0 || builds == 0 || M < 2 || efc == 0)
         die("bad parameters (--help)");
     for (unsigned t : mt_threads)
@@ -681,11 +682,15 @@ int main(int argc, char **argv)
         };
         if (run_f32) {
             logf("build %u: pefa f32 ...", b);
-            eng.emplace_back(new PefaEngine(d, pefa_path("f32"), false, M, efc, br.seed, threads, max_mt, keep));
+            eng.emplace_back(new PefaEngine(d, pefa_path("f32"), PEFA_TYPE_F32, M, efc, br.seed, threads, max_mt, keep));
         }
         if (run_f16) {
             logf("build %u: pefa f16 ...", b);
-            eng.emplace_back(new PefaEngine(d, pefa_path("f16"), true, M, efc, br.seed, threads, max_mt, keep));
+            eng.emplace_back(new PefaEngine(d, pefa_path("f16"), PEFA_TYPE_F16, M, efc, br.seed, threads, max_mt, keep));
+        }
+        if (run_i8) {
+            logf("build %u: pefa i8 ...", b);
+            eng.emplace_back(new PefaEngine(d, pefa_path("i8"), PEFA_TYPE_I8, M, efc, br.seed, threads, max_mt, keep));
         }
         if (wanted("hnswlib")) {
             logf("build %u: hnswlib ...", b);
@@ -793,7 +798,7 @@ int main(int argc, char **argv)
         std::vector<double> v;
     };
     std::vector<Ratio> ratios;
-    const char *ours[] = {"pefa", "pefa-f16"}, *peers[] = {"hnswlib", "faiss"};
+    const char *ours[] = {"pefa", "pefa-f16", "pefa-i8"}, *peers[] = {"hnswlib", "faiss"};
     for (const char *o : ours)
         for (const char *p : peers) {
             Ratio r95{std::string(o) + "/" + p + " QPS@0.95", {}}, r99{std::string(o) + "/" + p + " QPS@0.99", {}},

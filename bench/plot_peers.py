@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLOURS = {"pefa": "C0", "pefa-f16": "C9", "hnswlib": "C1", "faiss": "C2"}
+COLOURS = {"pefa": "C0", "pefa-f16": "C9", "pefa-i8": "C4", "hnswlib": "C1", "faiss": "C2"}
 
 
 def plot(path):
