@@ -174,6 +174,13 @@ static size_t search_level(worker *w, const float *qv, uint32_t ep, float epd, u
     return len;
 }
 
+/* rows x and y hold the same vector (the heuristic's tie: a duplicate of a
+ * kept neighbour adds no direction) */
+static int same_row(const bctx *b, uint32_t x, uint32_t y)
+{
+    return memcmp(brow(b, x), brow(b, y), (size_t)b->dim * (b->elem == PEFA_TYPE_F32 ? 4u : 2u)) == 0;
+}
+
 /* Heuristic selection from c[0..nc) (sorted by distance to the base, closest
  * first): keep c if it is closer to the base than to every kept one.
  * Writes up to m ids into out; returns the count. */
@@ -186,7 +193,7 @@ static uint32_t select_heuristic(worker *w, const cand *c, size_t nc, uint32_t m
         int good = 1;
         for (uint32_t s = 0; s < ns; s++) {
             float ds = -b->dot(cv, brow(b, out[s]), b->dim);
-            if (ds < c[i].d) {
+            if (ds < c[i].d || (ds == c[i].d && same_row(b, c[i].id, out[s]))) {
                 good = 0;
                 break;
             }
