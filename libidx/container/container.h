@@ -26,6 +26,9 @@ int pefa__meta_uint(pefa_index *ix, const char *key, uint64_t max, int required,
  * it returns the attachment in place (p or the earlier one; the caller frees
  * p when it lost). Thread-safe. */
 void *pefa__index_ext(pefa_index *ix);
+
+/* The file's read-only mapping (*len 0 for an empty file). */
+void pefa__index_map(pefa_index *ix, const void **base, size_t *len);
 void *pefa__index_ext_set(pefa_index *ix, void *p, void (*free_fn)(void *));
 
 /* The bytes of section (kind, target) if it exists and has type elem: 0 and

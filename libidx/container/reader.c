@@ -331,6 +331,12 @@ fail:
     return rc;
 }
 
+void pefa__index_map(pefa_index *ix, const void **base, size_t *len)
+{
+    *base = ix->map;
+    *len = (size_t)ix->size;
+}
+
 void pefa_index_close(pefa_index *ix)
 {
     if (!ix) return;

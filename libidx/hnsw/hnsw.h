@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hnsw/pagemap.h"
 #include "kernels/dist.h"
 #include "pefa.h"
 
@@ -53,6 +54,9 @@ typedef struct {
      * holds its adjacency, then its codes). */
     size_t l0_stride;        /* in u32 */
     size_t code_stride;      /* in bytes */
+    /* optional: read-ahead requests for a mapped file's pages (pagemap.h);
+     * NULL for in-memory graphs */
+    hnsw_pagemap *pages;
 } hnsw_view;
 
 /* Levels are capped here when drawn; a graph read from a file with a higher

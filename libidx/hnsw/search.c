@@ -193,7 +193,15 @@ typedef struct {
     size_t row_bytes;      /* bytes a score reads (for prefetching) */
     size_t code_stride;
     size_t l0_stride;
+    hnsw_pagemap *pm;      /* cold caches: read-ahead requests, or NULL */
+    size_t *asked;         /* pages this search asked for */
 } scorer;
+
+/* asks for the pages of [p, p + bytes) ahead of reading them (pagemap.h) */
+static inline void ahead(const scorer *sc, const void *p, size_t bytes)
+{
+    if (sc->pm) *sc->asked += pefa__pagemap_want(sc->pm, p, bytes);
+}
 
 static int scorer_init(scorer *sc, const hnsw_view *v, const float *q, hnsw_scratch *s)
 {
@@ -248,6 +256,8 @@ static uint32_t descend(const scorer *sc, float *d)
             const uint32_t *nb = upper_block(v, cur, lev, &cnt);
             if (!nb)
                 break;
+            for (uint32_t j = 0; sc->pm && j < cnt; j++)
+                if (nb[j] < v->n) ahead(sc, scored_row(sc, nb[j]), sc->row_bytes);
             for (uint32_t j = 0; j < cnt; j++) {
                 if (nb[j] >= v->n)
                     continue;
@@ -286,6 +296,8 @@ static int expand(const scorer *sc, hnsw_scratch *s, uint16_t epoch, uint32_t c,
             todo[m++] = x;
             __builtin_prefetch(scored_row(sc, x), 0, 3);
         }
+        for (uint32_t j = 0; sc->pm && j < m; j++)
+            ahead(sc, scored_row(sc, todo[j]), sc->row_bytes);
         if (*ncand + m > s->cand_cap && (rc = grow_heap(&s->cand, &s->cand_cap, *ncand + m)) != 0)
             return rc;
         for (uint32_t j = 0; j < m; j++) {
@@ -295,6 +307,8 @@ static int expand(const scorer *sc, hnsw_scratch *s, uint16_t epoch, uint32_t c,
             if (*nres < beam || d < s->res[0].d) {
                 minh_push(s->cand, ncand, d, todo[j]);
                 maxh_push(s->res, nres, d, todo[j]);
+                if (sc->pm) /* it may be expanded: its adjacency block too */
+                    ahead(sc, v->l0 + (size_t)todo[j] * sc->l0_stride, (v->M0 + 1) * sizeof(uint32_t));
                 if (*nres > beam)
                     maxh_pop(s->res, nres);
             }
@@ -310,6 +324,8 @@ static int rerank(const scorer *sc, hnsw_scratch *s, size_t *nres)
     int rc = grow_heap(&s->cand, &s->cand_cap, n);
     if (rc)
         return rc;
+    for (size_t i = 0; sc->pm && i < n; i++)
+        ahead(sc, row(sc->v, s->res[i].id), (size_t)sc->v->dim * elem_size(sc->v->elem));
     for (size_t i = 0; i < n; i++) {
         s->cand[i].id = s->res[i].id;
         s->cand[i].d = -sc->dot(sc->q, row(sc->v, s->res[i].id), sc->v->dim);
@@ -345,8 +361,11 @@ int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t e
     if (k == 0 || v->n == 0)
         return 0;
     scorer sc;
+    size_t asked = 0;
     if ((rc = scorer_init(&sc, v, q, s)) != 0)
         return rc;
+    sc.pm = pefa__pagemap_begin(v->pages);
+    sc.asked = &asked;
     float curd;
     uint32_t cur = descend(&sc, &curd);
     size_t beam = ef > k ? ef : k, nres = 0, ncand = 0;
@@ -371,6 +390,7 @@ int pefa__hnsw_search(const hnsw_view *v, const float *q, uint32_t k, uint32_t e
     }
     if (sc.dot8 && (rc = rerank(&sc, s, &nres)) != 0)
         return rc;
+    pefa__pagemap_end(sc.pm, asked);
     return (int)take_results(s, nres, k, ids, scores);
 }
 

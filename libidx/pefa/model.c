@@ -189,6 +189,29 @@ static int model_norms(pefa_index *ix, pefa_model *m)
     return 0;
 }
 
+/* [C1] cold caches: the searches ask for pages ahead (hnsw/pagemap.h); the
+ * upper levels of each graph, small and read by every query, are asked for
+ * here, once */
+static void upper_ahead(hnsw_pagemap *pm, hnsw_view *v)
+{
+    v->pages = pm;
+    if (!pm || v->n_upper == 0) return;
+    pefa__pagemap_want(pm, v->upper_ids, (size_t)v->n_upper * sizeof *v->upper_ids);
+    pefa__pagemap_want(pm, v->upper_offs, ((size_t)v->n_upper + 1) * sizeof *v->upper_offs);
+    pefa__pagemap_want(pm, v->upper_adj, (size_t)v->upper_adj_len * sizeof *v->upper_adj);
+}
+
+static void model_pages(pefa_index *ix, pefa_model *m)
+{
+    const void *base;
+    size_t len;
+    pefa__index_map(ix, &base, &len);
+    m->pages = pefa__pagemap_open(base, len);
+    if (m->info.has_graph_passages) upper_ahead(m->pages, &m->gp);
+    if (m->info.has_graph_queries) upper_ahead(m->pages, &m->gq);
+    if (m->info.has_graph_xs) upper_ahead(m->pages, &m->gx);
+}
+
 static int model_build(pefa_index *ix, pefa_model *m)
 {
     pefa_model_info *in = &m->info;
@@ -214,13 +237,17 @@ static int model_build(pefa_index *ix, pefa_model *m)
                            &in->has_graph_passages));
     FORWARD_IF_ERROR(graph(ix, m, PEFA_TARGET_QUERIES, m->Q, in->n_queries, in->dim, m->stride, &m->gq,
                            &in->has_graph_queries));
-    return graph(ix, m, PEFA_TARGET_XS, m->E, in->n_passages, in->dim + 1, m->stride_e, &m->gx, &in->has_graph_xs);
+    FORWARD_IF_ERROR(
+        graph(ix, m, PEFA_TARGET_XS, m->E, in->n_passages, in->dim + 1, m->stride_e, &m->gx, &in->has_graph_xs));
+    model_pages(ix, m);
+    return 0;
 }
 
 static void model_free(void *p)
 {
     pefa_model *m = (pefa_model *)p;
     pefa__pool_free(m);
+    pefa__pagemap_free(m->pages);
     pthread_mutex_destroy(&m->pool_lock);
     free(m);
 }

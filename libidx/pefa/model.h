@@ -26,6 +26,7 @@ typedef struct {
     /* [S1] one shard of a set: global passage rows [rows_from, rows_from + n_passages) */
     uint32_t shard_index, shard_count, rows_from, rows_total;
     hnsw_view gp, gq, gx;     /* valid when info.has_graph_* */
+    hnsw_pagemap *pages;      /* read-ahead requests over the mapping, or NULL */
     /* searchers lent out by pefa_search_batch (search.c) */
     pthread_mutex_t pool_lock;
     pefa_searcher **pool;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "container/container.h"
+#include "hnsw/pagemap.h"
 #include "kernels/dist.h"
 #include "pefa/graph_store.h"
 #include "hnsw/hnsw.h"
@@ -548,6 +551,47 @@ static void *search_thread(void *arg)
 /* ---- save / map round trip ------------------------------------------------ */
 /* A graph written through the container and searched in place from the
  * mapped file answers exactly as the in-memory graph it was written from. */
+/* [C1] read-ahead requests (hnsw/pagemap.h): each page is asked for once,
+ * answers are the same with the map, and the map settles when searches stop
+ * finding pages to ask for */
+static void pagemap_checks(pefa_index *ix, const hnsw_view *mem, hnsw_view *mapped)
+{
+    const void *base;
+    size_t len, nq = g_queries.rows, rounds = 0;
+    hnsw_pagemap *pm;
+    hnsw_scratch *sc = pefa__hnsw_scratch_new();
+    uint32_t ids[K], ids2[K];
+    float sc1[K], sc2[K];
+    pefa__index_map(ix, &base, &len);
+    assert_true(len < PEFA_PAGEMAP_SMALL);
+    assert_null(pefa__pagemap_open(base, len)); /* small: asked for whole, no map */
+    pm = pefa__pagemap_new(base, len);
+    assert_non_null(pm);
+    assert_int_equal(pefa__pagemap_want(NULL, base, 4096), 0);
+    assert_int_equal(pefa__pagemap_want(pm, (const char *)base + len, 1), 0); /* outside */
+    assert_int_equal(pefa__pagemap_want(pm, base, 1), 1);
+    assert_int_equal(pefa__pagemap_want(pm, base, 1), 0); /* once */
+    mapped->pages = pm;
+    /* a search asks for what it reads; answers equal the in-memory graph's */
+    while (!atomic_load(&pm->settled)) {
+        for (size_t i = 0; i < nq; i++) {
+            const float *q = g_queries.data + i * g_queries.cols;
+            int a = pefa__hnsw_search(mem, q, K, 64, sc, ids, sc1), b = pefa__hnsw_search(mapped, q, K, 64, sc, ids2, sc2);
+            assert_int_equal(a, b);
+            assert_memory_equal(ids, ids2, (size_t)a * sizeof *ids);
+            assert_memory_equal(sc1, sc2, (size_t)a * sizeof *sc1);
+            for (int j = 0; rounds == 0 && i == 0 && j < a; j++) /* the hits' rows were asked for */
+                assert_int_equal(pefa__pagemap_want(pm, (const char *)mapped->vecs + ids2[j] * mapped->vec_stride, 4), 0);
+        }
+        rounds++;
+        assert_true(rounds * nq <= 4 * PEFA_PAGEMAP_WINDOW + nq);
+    }
+    assert_null(pefa__pagemap_begin(pm));
+    mapped->pages = NULL;
+    pefa__pagemap_free(pm);
+    pefa__hnsw_scratch_free(sc);
+}
+
 static void test_save_map_roundtrip(void **state)
 {
     (void)state;
@@ -597,6 +641,7 @@ static void test_save_map_roundtrip(void **state)
         free(b.ids);
         free(b.scores);
     }
+    pagemap_checks(ix, &g.view, &mapped);
     pefa_index_close(ix);
     pefa__hnsw_graph_free(&g);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
