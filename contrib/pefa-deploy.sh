@@ -25,7 +25,11 @@ if [ -n "$idmap" ]; then
 fi
 cp "$new" "$tmp"
 # the copy names its id map by the name it was built with: verify it in place
-pefa-dump --verify "$tmp" >/dev/null || { echo "$0: $tmp failed verification; $live unchanged" >&2; exit 1; }
+if ! why=$(pefa-dump --verify "$tmp" 2>&1); then
+    printf '%s\n' "$why" | grep -E 'FAILED|error' >&2 || printf '%s\n' "$why" | tail -n 3 >&2 # pefa-dump's words
+    echo "$0: $tmp failed verification; $live unchanged" >&2
+    exit 1
+fi
 mv "$tmp" "$live"
 trap - EXIT
 echo "$0: $live replaced"

@@ -403,8 +403,9 @@ def test_refuse(s, good):
                           "contrib", "pefa-deploy.sh")
     env = dict(os.environ, PATH=BIN + ":" + os.environ["PATH"])
     r = subprocess.run(["bash", deploy, damaged, IDX], env=env, capture_output=True, text=True)
-    check(r.returncode == 1 and "failed verification" in r.stderr and not os.path.exists(IDX),
-          "deploy script: a damaged index is not put in place", r.stderr)
+    check(r.returncode == 1 and "failed verification" in r.stderr and not os.path.exists(IDX)
+          and ("FAILED" in r.stderr or "error" in r.stderr),
+          "deploy script: a damaged index is not put in place, saying what failed", r.stderr)
     n_reloads = s.text().count(" reload file replaced")
     r = subprocess.run(["bash", deploy, good, IDX], env=env, capture_output=True, text=True)
     check(r.returncode == 0 and wait_log(s, r" reload file replaced", n_reloads + 1),

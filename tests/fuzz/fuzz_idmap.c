@@ -7,8 +7,13 @@
  * refused before LMDB reads them (size, XXH3, UUID); the genuine ones must
  * map every row to its id and back.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdint.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +37,29 @@ static char g_dir[64], g_index[128], g_ids[512];
 static uint8_t *g_good;
 static size_t g_good_len;
 
+static int remove_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+/* libFuzzer may end with _Exit, so a run cannot clean up after itself: it
+ * removes what earlier runs, no longer alive, left in /tmp */
+static void remove_stale_dirs(void)
+{
+    DIR *d = opendir("/tmp");
+    struct dirent *e;
+    char p[300];
+    while (d && (e = readdir(d)) != NULL) {
+        int pid;
+        if (sscanf(e->d_name, "pefa-fuzz-idmap-%d", &pid) != 1 || pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(p, sizeof p, "/tmp/%s", e->d_name);
+        nftw(p, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    }
+    if (d) closedir(d);
+}
+
 static void init(void)
 {
     pefa_build_input in;
@@ -43,6 +71,7 @@ static void init(void)
     pefa_index *ix;
     const char *name;
     FILE *f;
+    remove_stale_dirs();
     snprintf(g_dir, sizeof g_dir, "/tmp/pefa-fuzz-idmap-%d", (int)getpid());
     if (mkdir_p(g_dir)) abort();
     snprintf(g_index, sizeof g_index, "%s/idx.pefa", g_dir);

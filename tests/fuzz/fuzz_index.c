@@ -76,5 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < pefa_index_meta_count(ix); i++) (void)pefa_index_meta_at(ix, i, &k, &v);
         pefa_index_close(ix);
     }
+    unlink(path); /* libFuzzer may end with _Exit: leave nothing in /tmp */
     return 0;
 }

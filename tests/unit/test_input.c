@@ -19,6 +19,7 @@
 #include "kernels/dist.h"
 #include "util/cli.h"
 #include "util/input.h"
+#include "util/input_private.h"
 
 #define ERRLEN 512
 
@@ -615,9 +616,9 @@ static void idlist_errors(void **st)
     assert_non_null(strstr(err, "has the control character U+0085 at byte 1"));
     assert_int_equal(IDL("a\xed\xa0\x80\n", &l, err), -1); /* a UTF-16 surrogate */
     assert_non_null(strstr(err, "is not valid UTF-8 at byte 1"));
-    /* an id with odd (valid) bytes is shown escaped */
+    /* an id in UTF-8 is shown as written */
     assert_int_equal(IDL("\xc3\xa9\n\xc3\xa9\n", &l, err), -1);
-    assert_string_equal(err, "ids.txt:2: duplicate id '\\xc3\\xa9' (first on line 1)");
+    assert_string_equal(err, "ids.txt:2: duplicate id '\xc3\xa9' (first on line 1)");
 }
 
 static void idlist_file(void **st)
@@ -810,6 +811,19 @@ static void qrels_file(void **st)
     assert_non_null(strstr(err, "none.tsv: cannot open: No such file or directory"));
 }
 
+/* ids in messages: UTF-8 characters as written, other bytes escaped */
+static void printable_ids(void **state)
+{
+    char out[64];
+    (void)state;
+    tin_printable((const unsigned char *)"\xe6\x96\x87\xe6\xa1\xa3-\xc3\xbc-9", 11, 64, out, sizeof out);
+    assert_string_equal(out, "\xe6\x96\x87\xe6\xa1\xa3-\xc3\xbc-9"); /* 文档-ü-9 */
+    tin_printable((const unsigned char *)"a\xff\xc2\x9b\x01\\", 6, 64, out, sizeof out);
+    assert_string_equal(out, "a\\xff\\xc2\\x9b\\x01\\x5c"); /* bad byte, C1 control, control, backslash */
+    tin_printable((const unsigned char *)"\xe6\x96", 2, 64, out, sizeof out); /* cut sequence */
+    assert_string_equal(out, "\\xe6\\x96");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -822,6 +836,7 @@ int main(void)
         cmocka_unit_test(fvecs_good_and_bad),
         cmocka_unit_test(matrix_files),
         cmocka_unit_test(idlist_valid),
+        cmocka_unit_test(printable_ids),
         cmocka_unit_test(idlist_errors),
         cmocka_unit_test(json_any_bytes),
         cmocka_unit_test(idlist_file),

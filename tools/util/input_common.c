@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/cli.h"
 #include "util/input.h"
 
 #include "util/input_private.h"
@@ -55,8 +56,14 @@ void tin_printable(const unsigned char *s, size_t n, size_t max_in, char *out, s
             }
             break;
         }
+        size_t u = c >= 0x80 ? cli_utf8_len(s + i, n - i) : 0;
+        if (u == 2 && c == 0xC2 && s[i + 1] < 0xA0) u = 0; /* C1 controls stay escaped */
         if (c >= 0x20 && c < 0x7f && c != '\\') {
             out[o++] = (char)c;
+        } else if (u > 1 && o + u + 8 < outlen) { /* a valid UTF-8 character, as written */
+            memcpy(out + o, s + i, u);
+            o += u;
+            i += u - 1;
         } else {
             snprintf(out + o, outlen - o, "\\x%02x", c);
             o += 4;

@@ -14,7 +14,8 @@
 void tin_seterr(char *err, size_t errlen, const char *fmt, ...) TIN_PRINTF(3, 4);
 
 /* Copies at most min(n, max_in) bytes of s into out (outlen bytes) for a
- * message: printable ASCII kept, anything else as \xNN, "..." when cut. */
+ * message: printable ASCII and valid UTF-8 characters (but C1 controls)
+ * kept, anything else as \xNN, "..." when cut. */
 void tin_printable(const unsigned char *s, size_t n, size_t max_in, char *out, size_t outlen);
 
 #endif
