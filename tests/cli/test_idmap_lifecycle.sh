@@ -4,7 +4,8 @@
 #     original path is rebuilt twice: a build removes no id map;
 #  2. pefa-dump --gc DIR removes exactly the id maps no index names, lists
 #     them, keeps those of a running build (its lock is held) and removes
-#     nothing when a file that looks like an index cannot be read;
+#     nothing when a file that looks like an index cannot be read; it removes
+#     a killed build's temporary file (no lock held, 10 minutes old);
 #  3. two concurrent builds of one output: the second fails at once with a
 #     message naming the lock; the first commits an index whose id map is
 #     there and agrees with it.
@@ -61,6 +62,19 @@ check "--gc keeps the id map of a running build" grep -q "^kept \./other\.pefa\.
 flock -u 9; exec 9>&-; rm -f other.pefa.lock
 "$bin"/pefa-dump --gc . > gc.out 2> gc.err
 check "--gc removes it once the build is over" grep -q "^removed \./other\.pefa\." gc.out
+# a killed build's temporary file: removed when no build holds its lock and it is 10 minutes old
+head -c 4096 copied.pefa > idx.pefa.tmp.Ab12Cd; touch -d '20 minutes ago' idx.pefa.tmp.Ab12Cd
+head -c 4096 copied.pefa > new.pefa.tmp.Ef34Gh                  # being written right now
+head -c 4096 copied.pefa > held.pefa.tmp.Ij56Kl; touch -d '20 minutes ago' held.pefa.tmp.Ij56Kl
+exec 9>held.pefa.lock; flock -x 9                                # its build is running
+"$bin"/pefa-dump --gc . --dry-run > gc.out 2> gc.err
+check "--gc --dry-run lists a killed build's temporary file" grep -q "^would remove \./idx\.pefa\.tmp\.Ab12Cd (left by a writer that is gone)" gc.out
+check "--gc --dry-run leaves it" [ -e idx.pefa.tmp.Ab12Cd ]
+"$bin"/pefa-dump --gc . > gc.out 2> gc.err; rc=$?
+check "--gc removes a killed build's temporary file (exit 0)" bash -c "[ $rc -eq 0 ] && [ ! -e idx.pefa.tmp.Ab12Cd ] && grep -q '^removed \./idx\.pefa\.tmp\.Ab12Cd' gc.out"
+check "--gc keeps a temporary file written just now" bash -c "[ -e new.pefa.tmp.Ef34Gh ] && grep -q '^kept \./new\.pefa\.tmp\.Ef34Gh (written less than 10 minutes ago)' gc.out"
+check "--gc keeps the temporary file of a running build" bash -c "[ -e held.pefa.tmp.Ij56Kl ] && grep -q '^kept \./held\.pefa\.tmp\.Ij56Kl (a build of \./held\.pefa is running)' gc.out"
+flock -u 9; exec 9>&-; rm -f held.pefa.lock held.pefa.tmp.Ij56Kl new.pefa.tmp.Ef34Gh
 check "--gc: no such directory is exit 1" bash -c "! '$bin'/pefa-dump --gc ./nope 2>/dev/null"
 "$bin"/pefa-dump --gc . x.pefa > /dev/null 2>&1; rc=$?
 check "--gc DIR FILE: usage error (exit 2)" [ $rc -eq 2 ]

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pefa.h"
@@ -25,6 +26,8 @@ typedef struct {
     size_t nc, capc;
     char **files;   /* every other regular file: maybe an index */
     size_t nf, capf;
+    char **tmps;    /* a writer's temporary files: <name>.tmp.XXXXXX */
+    size_t nt, capt;
     int refused;
 } gc_state;
 
@@ -35,6 +38,16 @@ static int is_idmap_name(const char *s)
     if (n < 1 + 1 + 32 + 4 || strcmp(s + n - 4, ".ids") != 0 || s[n - 4 - 32 - 1] != '.') return 0;
     for (size_t i = n - 4 - 32; i < n - 4; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+/* a writer's temporary file (container/writer.c): <name>.tmp.XXXXXX */
+static int is_tmp_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 + 5 + 6 || memcmp(s + n - 11, ".tmp.", 5) != 0) return 0;
+    for (size_t i = n - 6; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z'))) return 0;
     return 1;
 }
 
@@ -74,14 +87,18 @@ static int list_dir(gc_state *g)
             free(p);
             continue;
         }
-        if (is_idmap_name(e->d_name) ? push((void **)&g->c, &g->nc, &g->capc, sizeof *g->c)
-                                     : push((void **)&g->files, &g->nf, &g->capf, sizeof *g->files)) {
+        int tmp = is_tmp_name(e->d_name), idm = !tmp && is_idmap_name(e->d_name);
+        if (tmp ? push((void **)&g->tmps, &g->nt, &g->capt, sizeof *g->tmps)
+                : idm ? push((void **)&g->c, &g->nc, &g->capc, sizeof *g->c)
+                      : push((void **)&g->files, &g->nf, &g->capf, sizeof *g->files)) {
             free(p);
             closedir(d);
             fprintf(stderr, "pefa-dump: error: out of memory\n");
             return 1;
         }
-        if (is_idmap_name(e->d_name)) {
+        if (tmp) {
+            g->tmps[g->nt - 1] = p;
+        } else if (idm) {
             free(p);
             g->c[g->nc - 1] = (gc_cand){strdup(e->d_name), 0, -1, NULL};
         } else {
@@ -169,6 +186,35 @@ static int remove_unnamed(gc_state *g, int dry_run)
     return status;
 }
 
+/* [I5] temporary file t of a writer that is gone: no build holds
+ * <name>.lock and it has not changed for PEFA_GC_TMP_AGE seconds (a writer
+ * without a build lock, as pefa-shardset's, writes for seconds). Returns 1
+ * when a removal failed. */
+static int remove_stale_tmp(const char *t, int dry_run)
+{
+    size_t n = strlen(t) - 11;
+    char *lp = (char *)malloc(n + 6);
+    struct stat sb;
+    int fd = -1, busy = 0, rc = 0;
+    if (!lp) return 1;
+    snprintf(lp, n + 6, "%.*s.lock", (int)n, t);
+    if ((fd = open(lp, O_RDONLY | O_CLOEXEC)) >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) busy = 1;
+    if (busy || stat(t, &sb) != 0 || time(NULL) - sb.st_mtime < GC_TMP_AGE) {
+        if (busy) printf("kept %s (a build of %.*s is running)\n", t, (int)n, t);
+        else printf("kept %s (written less than %d minutes ago)\n", t, GC_TMP_AGE / 60);
+    } else if (dry_run) {
+        printf("would remove %s (left by a writer that is gone)\n", t);
+    } else if (unlink(t) == 0) {
+        printf("removed %s (left by a writer that is gone)\n", t);
+    } else {
+        fprintf(stderr, "pefa-dump: error: %s: cannot remove: %s\n", t, strerror(errno));
+        rc = 1;
+    }
+    if (fd >= 0) close(fd);
+    free(lp);
+    return rc;
+}
+
 int gc_idmaps(const char *dir, int dry_run)
 {
     gc_state g;
@@ -186,6 +232,11 @@ int gc_idmaps(const char *dir, int dry_run)
     } else {
         status = remove_unnamed(&g, dry_run);
     }
+    for (size_t i = 0; i < g.nt; i++) {
+        if (!g.refused && remove_stale_tmp(g.tmps[i], dry_run)) status = 1;
+        free(g.tmps[i]);
+    }
+    free(g.tmps);
     for (size_t i = 0; i < g.nc; i++) {
         if (g.c[i].lockfd >= 0) close(g.c[i].lockfd);
         free(g.c[i].name);

@@ -15,10 +15,17 @@
  *   - candidates are removed while holding the build lock <name>.lock when it
  *     exists (a build holds it from start to commit); a candidate whose lock
  *     is held is kept, and the indexes are read only after the locks are
- *     taken, so an index committed meanwhile is seen.
+ *     taken, so an index committed meanwhile is seen;
+ *   - a writer's temporary file <name>.tmp.XXXXXX is removed when no build
+ *     holds <name>.lock and it has not changed for GC_TMP_AGE seconds.
  */
 #ifndef PEFA_TOOLS_GC_H
 #define PEFA_TOOLS_GC_H
+
+/* A writer's temporary file <name>.tmp.XXXXXX (what a killed build leaves)
+ * is removed when no build holds <name>.lock and it has not changed for this
+ * many seconds (format [I5]). */
+#define GC_TMP_AGE 600
 
 /* Removes (or with dry_run only lists) the unreferenced id maps of dir,
  * printing one line per id map on stdout. Returns 0, or 1 after printing
