@@ -199,6 +199,8 @@ typedef struct pefa_index pefa_index;
  * rename, path is untouched and any failure removes the temporary file. If
  * the rename succeeded but the directory fsync fails, commit returns IO with
  * a detail saying the file is in place but may not survive a power loss.
+ * Open, and commit again just before its rename, refuse a path where
+ * something other than a regular file exists (see pefa_output_check).
  * Errors: NOMEM, IO (detail names the path and errno text), INVALID_ARG. */
 PEFA_API int pefa_writer_open(const char *path, pefa_writer **out);
 /* The random (version 4) UUID the file will carry, to bind side files to it. */
@@ -218,6 +220,17 @@ PEFA_API int pefa_writer_add(pefa_writer *w, const pefa_section_info *desc, cons
                              size_t len);
 PEFA_API int pefa_writer_commit(pefa_writer *w); /* frees w in every case */
 PEFA_API void pefa_writer_abort(pefa_writer *w); /* removes the temporary file, frees w */
+/* What an index file may replace: the one rule, for every writer of index
+ * files. A path where a directory, device, FIFO or socket exists is never
+ * replaced, with or without force (a symlink is judged by what it points
+ * to): INVALID_ARG naming the path and what is there. Every writer applies
+ * this half itself (pefa_writer_open and commit, hence pefa_build and
+ * pefa_set_write). pefa_output_check, for the tools and bindings that write
+ * index files, adds the other half: an existing regular file that is not a
+ * pefa index (or cannot be read to tell) is refused with NOT_PEFA unless
+ * replace_non_index is set. 0 when nothing is there or a pefa index (even a
+ * damaged one) is; call it before the work that leads to the write. */
+PEFA_API int pefa_output_check(const char *path, int replace_non_index);
 
 /* Reader. Open maps the file read-only and validates the header and the
  * directory only (magic, version, checksums of header and directory, exact
@@ -357,7 +370,8 @@ typedef struct {
  * exclusive flock(2) on "<out_path>.lock" (created, and removed at the end);
  * a second build of the same out_path, from any thread or process, fails at
  * once with STATE instead of waiting. Errors: INVALID_ARG (dims, counts,
- * types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or bad ids;
+ * types, pair rows out of range; out_path names a directory, device, FIFO
+ * or socket: pefa_output_check), BAD_INPUT (NaN/Inf, duplicate or bad ids;
  * detail names the row), STATE (out_path is being built), NOMEM, IO. */
 PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
                         const pefa_build_params *p, pefa_build_stats *st);
