@@ -65,8 +65,9 @@ static void usage(void)
            "Output:\n"
            "  -o, --output FILE      the index file (written atomically); an existing file there\n"
            "                         is replaced only if it is a pefa index (or with --force),\n"
-           "                         never if it is one of the inputs\n"
-           "  --force                replace a file at OUT that is not a pefa index\n"
+           "                         never if it is one of the inputs, and never a directory,\n"
+           "                         device, FIFO or socket\n"
+           "  --force                replace a regular file at OUT that is not a pefa index\n"
            "  -q, --quiet            no progress or summary on stderr\n"
            "  -h, --help, -V, --version\n");
 }
@@ -215,23 +216,18 @@ static void check_not_input(const build_opts *o, const struct stat *out)
 }
 
 /* fail before the long stages if the output cannot be written, or names a
- * file that must not be replaced (an input; a file that is not an index) */
+ * file that must not be replaced (an input; the library's rule,
+ * pefa_output_check: never a directory, device, FIFO or socket, and a file
+ * that is not an index only with --force) */
 static void check_output(const build_opts *o)
 {
     const char *out = o->out;
     struct stat sb;
     char *probe;
-    int fd;
-    if (stat(out, &sb) == 0) {
-        pefa_index *ix = NULL;
-        if (S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
-        check_not_input(o, &sb);
-        if (!o->force && !S_ISREG(sb.st_mode))
-            cli_usage_error("-o %s: not a regular file; not replacing it (--force to replace it)", out);
-        if (!o->force && pefa_index_open(out, &ix) == PEFA_ERR_NOT_PEFA)
-            cli_usage_error("-o %s: the file there is not a pefa index; not replacing it (--force to replace it)", out);
-        pefa_index_close(ix);
-    }
+    int fd, rc;
+    if (stat(out, &sb) == 0) check_not_input(o, &sb);
+    if ((rc = pefa_output_check(out, o->force)) != 0)
+        cli_usage_error("-o %s%s", pefa_last_error_detail(), rc == PEFA_ERR_NOT_PEFA ? " (--force to replace it)" : "");
     if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");
     snprintf(probe, strlen(out) + 16, "%s.tmp.XXXXXX", out);
     if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));

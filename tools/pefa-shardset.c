@@ -25,7 +25,8 @@ static void usage(void)
            "Writes the manifest of a shard set (atomically). The shard files must be in the\n"
            "manifest's directory and stay there: the set names them relative to it.\n"
            "\n"
-           "  -o, --output FILE   the manifest\n"
+           "  -o, --output FILE   the manifest; an existing file there is replaced only if it is\n"
+           "                      a pefa file (a manifest or an index)\n"
            "  -h, --help, -V, --version\n");
 }
 
@@ -48,6 +49,7 @@ int main(int argc, char **argv)
     }
     if (!out || !*out) cli_usage_error("missing -o SET.pefaset");
     if (optind >= argc) cli_usage_error("no shard files given");
+    if (pefa_output_check(out, 0) != 0) cli_usage_error("-o %s", pefa_last_error_detail());
     if (pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind)))
         cli_fatal("%s", pefa_last_error_detail());
     fprintf(stderr, "pefa-shardset: wrote %s (%d shards)\n", out, argc - optind);
