@@ -157,7 +157,7 @@ class _Progress:
 
 def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=None, lam=0.5, M=32,
           ef_construction=500, threads=0, vector_type="f32", tune=False, progress=True, *, seed=42,
-          y_codec="raw", no_graphs=False, skip_missing=False, meta=None):
+          y_codec="raw", no_graphs=False, skip_missing=False, meta=None, force=False):
     """Builds an index file at ``out`` (atomically) and, when ids are given, its id map
     ``<out>.<uuid>.ids`` beside it; returns the build's statistics as a dict.
 
@@ -171,10 +171,19 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     progress: True (stage lines on stderr), False, or a function (stage, done, total)
     called from the build's threads with the GIL held. tune=True needs the library's
     tuning (issue 8) and raises NotImplementedError until it is there. The caller's
-    arrays are never modified. Errors: pefa.InputError (a ValueError naming the row,
-    id or field), pefa.NotFoundError (a KeyError: a qrels id not among the ids),
-    pefa.FileError (cannot write), pefa.NoMemoryError.
+    arrays are never modified.
+
+    An existing file at ``out`` is replaced only if it is a pefa index; force=True
+    also replaces a regular file that is not one. A directory, device, FIFO or socket
+    is never replaced (the library's rule, ``pefa_output_check``). Both are checked
+    first, before any work.
+
+    Errors: pefa.InputError (a ValueError naming the row, id or field; ``out`` names
+    a directory, device, FIFO or socket), pefa.NotFoundError (a KeyError: a qrels id
+    not among the ids), pefa.FileError (cannot write; code ERR_NOT_PEFA: ``out`` is a
+    file that is not a pefa index and force is False), pefa.NoMemoryError.
     """
+    _pefa._output_check(out, bool(force))
     if tune and not _pefa.HAS_TUNE:
         raise NotImplementedError("tune=True needs library support from issue 8")
     P = _rows_arg(passages, "passages")

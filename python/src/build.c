@@ -230,3 +230,22 @@ PyObject *pefapy_build(PyObject *self, PyObject *args, PyObject *kw)
     Py_DECREF(b.out);
     return out;
 }
+
+/* pefa.build's first step: the library's rule for what may be at `out`
+ * (pefa_output_check); force = replace a regular file that is not an index */
+PyObject *pefapy_output_check(PyObject *self, PyObject *args)
+{
+    PyObject *bpath = NULL;
+    int force = 0, rc;
+    char err[700] = "";
+    if (!PyArg_ParseTuple(args, "O&p:_output_check", PyUnicode_FSConverter, &bpath, &force)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pefa_output_check(PyBytes_AS_STRING(bpath), force);
+    if (rc)
+        snprintf(err, sizeof err, "%s%s", pefa_last_error_detail(),
+                 rc == PEFA_ERR_NOT_PEFA ? " (force=True replaces it)" : "");
+    Py_END_ALLOW_THREADS
+    Py_DECREF(bpath);
+    if (rc) return pefapy_raise(rc, err);
+    Py_RETURN_NONE;
+}

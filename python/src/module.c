@@ -188,6 +188,8 @@ static PyMethodDef module_methods[] = {
      "kernel_name() -> str: the inner-product kernels in use ('avx512', 'avx2' or 'scalar')."},
     {"_build", (PyCFunction)(void (*)(void))pefapy_build, METH_VARARGS | METH_KEYWORDS,
      "_build(out, passages, ...) -> dict: the C half of pefa.build (use that)."},
+    {"_output_check", pefapy_output_check, METH_VARARGS,
+     "_output_check(out, force): pefa_output_check, pefa.build's first step (use that)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "pefa._pefa",

@@ -3,6 +3,7 @@ arrays; ids, qrels forms, options; the caller's arrays are never written; bad
 inputs raise errors naming the row or id, and leave nothing behind."""
 import hashlib
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -278,6 +279,40 @@ def test_unwritable_output(tmp_path, scifact):
     with pytest.raises(OSError) as e:
         pefa.build(str(tmp_path / "no" / "such" / "dir.pefa"), scifact.passages[:10], progress=False)
     assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_IO
+
+
+def test_output_not_an_index_is_kept(tmp_path, scifact):
+    """pefa.build never replaces a file that is not a pefa index, unless force=True"""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("some notes\n")
+    with pytest.raises(OSError) as e:
+        pefa.build(str(notes), scifact.passages[:10], progress=False)
+    assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_NOT_PEFA
+    assert "notes.txt: the file there is not a pefa index; not replacing it (force=True replaces it)" in str(e.value)
+    assert notes.read_text() == "some notes\n" and os.listdir(tmp_path) == ["notes.txt"]
+    pefa.build(notes, scifact.passages[:10], progress=False, no_graphs=True, force=True)
+    with pefa.Index(str(notes)) as ix:
+        assert ix.n_passages == 10
+    pefa.build(notes, scifact.passages[:20], progress=False, no_graphs=True)  # an index: replaced without force
+    with pefa.Index(str(notes)) as ix:
+        assert ix.n_passages == 20
+
+
+def test_output_fifo_is_never_replaced(tmp_path, scifact):
+    """a FIFO stands in for a device (/dev/full): refused with or without force, nothing made beside it"""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for force in (False, True):
+        with pytest.raises(ValueError) as e:
+            pefa.build(str(fifo), scifact.passages[:10], progress=False, no_graphs=True, force=force)
+        assert isinstance(e.value, pefa.InputError) and e.value.code == pefa.ERR_INVALID_ARG
+        assert str(fifo) + ": is a FIFO (named pipe), not a regular file" in str(e.value)
+        assert "force" not in str(e.value)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["fifo"]
+    d = tmp_path / "dir.pefa"
+    d.mkdir()
+    with pytest.raises(pefa.InputError, match="dir.pefa: is a directory"):
+        pefa.build(str(d), scifact.passages[:10], progress=False, force=True)
 
 
 def test_tuned_reads_meta(tmp_path, scifact):
