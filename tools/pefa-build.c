@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pefa.h"
@@ -202,17 +201,11 @@ static void parse_args(int argc, char **argv, build_opts *o)
 
 /* -o naming one of the inputs (same device and inode, whatever the spelling)
  * would destroy it: a usage error */
-static void check_not_input(const build_opts *o, const struct stat *out)
+static void check_not_input(const build_opts *o)
 {
-    const char *const in[][2] = {{"--passages", o->ppath},   {"--passage-ids", o->pids_path},
-                                 {"--queries", o->qpath},    {"--query-ids", o->qids_path},
-                                 {"--qrels", o->qrels_path}};
-    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-        struct stat sb;
-        if (in[i][1] && stat(in[i][1], &sb) == 0 && sb.st_dev == out->st_dev && sb.st_ino == out->st_ino)
-            cli_usage_error("-o %s is the %s input %s: the build would replace its own input", o->out, in[i][0],
-                            in[i][1]);
-    }
+    const char *const what[] = {"--passages", "--passage-ids", "--queries", "--query-ids", "--qrels"};
+    const char *const paths[] = {o->ppath, o->pids_path, o->qpath, o->qids_path, o->qrels_path};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) cli_check_not_input(o->out, what[i], &paths[i], 1);
 }
 
 /* fail before the long stages if the output cannot be written, or names a
@@ -222,10 +215,9 @@ static void check_not_input(const build_opts *o, const struct stat *out)
 static void check_output(const build_opts *o)
 {
     const char *out = o->out;
-    struct stat sb;
     char *probe;
     int fd, rc;
-    if (stat(out, &sb) == 0) check_not_input(o, &sb);
+    check_not_input(o);
     if ((rc = pefa_output_check(out, o->force)) != 0)
         cli_usage_error("-o %s%s", pefa_last_error_detail(), rc == PEFA_ERR_NOT_PEFA ? " (--force to replace it)" : "");
     if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");

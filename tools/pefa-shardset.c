@@ -26,7 +26,7 @@ static void usage(void)
            "manifest's directory and stay there: the set names them relative to it.\n"
            "\n"
            "  -o, --output FILE   the manifest; an existing file there is replaced only if it is\n"
-           "                      a pefa file (a manifest or an index)\n"
+           "                      a pefa file (a manifest or an index), never if it is a shard\n"
            "  -h, --help, -V, --version\n");
 }
 
@@ -49,6 +49,7 @@ int main(int argc, char **argv)
     }
     if (!out || !*out) cli_usage_error("missing -o SET.pefaset");
     if (optind >= argc) cli_usage_error("no shard files given");
+    cli_check_not_input(out, "shard", (const char *const *)(argv + optind), (size_t)(argc - optind));
     if (pefa_output_check(out, 0) != 0) cli_usage_error("-o %s", pefa_last_error_detail());
     if (pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind)))
         cli_fatal("%s", pefa_last_error_detail());

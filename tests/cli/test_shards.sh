@@ -59,6 +59,10 @@ echo "some notes" > "$tmp"/notes.txt
 usage "-o a file that is not a pefa index" "notes.txt: the file there is not a pefa index; not replacing it" \
   "$bin"/pefa-shardset -o "$tmp"/notes.txt "${shards[@]}"
 grep -q "some notes" "$tmp"/notes.txt && ok "notes.txt is untouched" || bad "notes.txt was replaced"
+cp "$tmp"/s2.pefa "$tmp"/s2.copy
+usage "-o one of the shards" "-o $tmp/s2.pefa is the shard input $tmp/s2.pefa" "$bin"/pefa-shardset -o "$tmp"/s2.pefa "${shards[@]}"
+usage "-o one of the shards, spelt another way" "is the shard input $tmp/s0.pefa" "$bin"/pefa-shardset -o "$tmp"/./s0.pefa "${shards[@]}"
+cmp -s "$tmp"/s2.pefa "$tmp"/s2.copy && ok "the shard named by -o is untouched" || bad "s2.pefa was overwritten"
 mv "$tmp"/s1.pefa "$tmp"/s1.away
 refuse "a missing shard" "s1.pefa: shard 1 of set" "$bin"/pefa-query "$tmp"/set.pefaset "${q[@]}"
 "$bin"/pefa-build -q -o "$tmp"/s1.pefa "${in[@]}" --shard 1/3 --seed 7   # another build's shard 1
