@@ -651,7 +651,10 @@ PEFA_API int pefa_set_verify(pefa_set *s, int *bad_shard);
  * 0..n-1 of one build: same count, contiguous rows, and the same values for
  * the META keys that must agree (dimension, vector type, lambda, graph
  * parameters, seed, inputs). Reads each file once (XXH3). MISMATCH names the
- * shard and the key. */
+ * shard and the key. The manifest records the shards' file names and is
+ * opened with them from its own directory, so every shard must be in the
+ * directory of path (compared by device and inode): INVALID_ARG names the
+ * shard and the directory otherwise. */
 PEFA_API int pefa_set_write(const char *path, const char *const *shards, uint32_t n);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */
