@@ -72,8 +72,9 @@ class Index(_pefa.Index):
         """The setting ``pefa-build --tune`` stored (META ``tune.*``) as a dict with
         ``mode`` and, when recorded, ``lambda`` (float), ``knn`` (int), ``metric`` and
         any other ``tune.*`` key (str); None when the index was not tuned. A search
-        with ``mode=None`` uses the library's default, which is this setting once the
-        library serves it (issue 8), else ERM."""
+        with ``mode=None`` uses the library's default: this setting when the index was
+        built with tuning (``pefa.build(tune=True)``, ``pefa-build --tune``), else ERM
+        (``info["default_mode"]`` says which)."""
         m = self.meta
         if "tune.mode" not in m:
             return None

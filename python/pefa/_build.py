@@ -155,9 +155,32 @@ class _Progress:
         err.flush()
 
 
+def _tune_args(tune, tune_queries, tune_metric, tune_label_check):
+    """the tuning keywords of _pefa._build (as pefa-build --tune and its options)"""
+    if not tune:
+        if tune_queries is not None or tune_metric is not None or tune_label_check is not None:
+            raise _input_error("tune_queries, tune_metric and tune_label_check go with tune=True")
+        return {}
+    kw = {"tune": True}
+    if tune_queries is not None:
+        kw["tune_queries"] = _uint(tune_queries, "tune_queries")
+        if kw["tune_queries"] == 0:
+            raise _input_error("tune_queries = 0: tune on at least 1 training query (None = 2000)")
+    if tune_metric is not None:
+        if not isinstance(tune_metric, str):
+            raise TypeError("tune_metric must be a str, not %s" % type(tune_metric).__name__)
+        kw["tune_metric"] = tune_metric
+    if tune_label_check is not None:
+        if not isinstance(tune_label_check, bool):
+            raise TypeError("tune_label_check must be True, False or None, not %r" % (tune_label_check,))
+        kw["tune_label_check"] = _pefa.LABEL_CHECK_ON if tune_label_check else _pefa.LABEL_CHECK_OFF
+    return kw
+
+
 def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=None, lam=0.5, M=32,
           ef_construction=500, threads=0, vector_type="f32", tune=False, progress=True, *, seed=42,
-          y_codec="raw", no_graphs=False, skip_missing=False, meta=None, force=False):
+          y_codec="raw", no_graphs=False, skip_missing=False, meta=None, force=False, tune_queries=None,
+          tune_metric=None, tune_label_check=None):
     """Builds an index file at ``out`` (atomically) and, when ids are given, its id map
     ``<out>.<uuid>.ids`` beside it; returns the build's statistics as a dict.
 
@@ -167,11 +190,20 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     triples, or three numpy arrays. Ids default to row numbers (then qrels name rows,
     as ints or decimal strings); duplicates in qrels add up. lam: the PEFA-XS weight
     fixed in the file. M, ef_construction: HNSW. threads: 0 = all cores; one thread
-    and a seed give the same file content. vector_type: "f32" or "f16" storage.
+    and a seed give the same file content. vector_type: "f32" or "f16" storage, or
+    "i8": f16 rows plus int8 codes that the graphs are searched on (each search's
+    final beam re-scored from the f16 rows), as ``pefa-build --vector-type``.
     progress: True (stage lines on stderr), False, or a function (stage, done, total)
-    called from the build's threads with the GIL held. tune=True needs the library's
-    tuning (issue 8) and raises NotImplementedError until it is there. The caller's
-    arrays are never modified.
+    called from the build's threads with the GIL held. The caller's arrays are never
+    modified.
+
+    tune=True (needs queries and qrels) chooses mode, lambda and k by leave-one-out
+    over the training queries after the build, as ``pefa-build --tune``; the index
+    records the winner (``Index.tuned``, ``Index.info["default_mode"]``) and a search
+    with mode=None uses it. With it: tune_queries (training queries to tune on;
+    None = 2000), tune_metric ("recall@100" (None), "recall@10" or "ndcg@10"),
+    tune_label_check (None or True: choose ERM when the labels do not follow the
+    query text; False: report only).
 
     An existing file at ``out`` is replaced only if it is a pefa index; force=True
     also replaces a regular file that is not one. A directory, device, FIFO or socket
@@ -184,8 +216,7 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     file that is not a pefa index and force is False), pefa.NoMemoryError.
     """
     _pefa._output_check(out, bool(force))
-    if tune and not _pefa.HAS_TUNE:
-        raise NotImplementedError("tune=True needs library support from issue 8")
+    tune_kw = _tune_args(tune, tune_queries, tune_metric, tune_label_check)
     P = _rows_arg(passages, "passages")
     Q = None if queries is None else _rows_arg(queries, "queries")
     if (Q is None) != (qrels is None):
@@ -214,4 +245,4 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
         seed = int(seed)
     return _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
                         _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
-                        y_codec, bool(no_graphs), progress, "passages", "queries")
+                        y_codec, bool(no_graphs), progress, "passages", "queries", **tune_kw)

@@ -704,21 +704,25 @@ static PyObject *get_path(IndexObject *s, void *c)
 
 static PyObject *get_info(IndexObject *s, void *c)
 {
+    static const char *const modes[] = {"erm", "xs", "xl"};
     const pefa_model_info *m = &s->mi;
-    return Py_BuildValue("{s:I,s:I,s:I,s:K,s:d,s:O,s:O,s:O,s:O,s:O,s:s}", "n_passages", m->n_passages, "n_queries",
-                         m->n_queries, "dim", m->dim, "nnz", (unsigned long long)m->nnz, "xs_lambda",
+    int dm = m->default_mode >= PEFA_MODE_ERM && m->default_mode <= PEFA_MODE_XL ? m->default_mode : PEFA_MODE_ERM;
+    return Py_BuildValue("{s:I,s:I,s:I,s:K,s:d,s:O,s:O,s:O,s:O,s:O,s:s,s:O,s:s,s:d,s:I}", "n_passages", m->n_passages,
+                         "n_queries", m->n_queries, "dim", m->dim, "nnz", (unsigned long long)m->nnz, "xs_lambda",
                          (double)m->xs_lambda, "has_xs", m->has_xs ? Py_True : Py_False, "has_z",
                          m->has_z ? Py_True : Py_False, "has_graph_passages",
                          m->has_graph_passages ? Py_True : Py_False, "has_graph_xs",
                          m->has_graph_xs ? Py_True : Py_False, "has_graph_queries",
-                         m->has_graph_queries ? Py_True : Py_False, "vector_type", pefa_type_name(m->vector_type));
+                         m->has_graph_queries ? Py_True : Py_False, "vector_type", pefa_type_name(m->vector_type),
+                         "tuned", m->tuned ? Py_True : Py_False, "default_mode", modes[dm - PEFA_MODE_ERM],
+                         "default_lambda", (double)m->default_lambda, "default_knn", m->default_knn);
 }
 
 static PyGetSetDef Index_getset[] = {
     {"n_passages", (getter)get_n_passages, NULL, "Passages (rows of P).", NULL},
     {"n_queries", (getter)get_n_queries, NULL, "Training queries (0 for a plain ERM index).", NULL},
     {"dim", (getter)get_dim, NULL, "Embedding dimension.", NULL},
-    {"vector_type", (getter)get_vector_type, NULL, "'f32' or 'f16': how the vectors are stored.", NULL},
+    {"vector_type", (getter)get_vector_type, NULL, "'f32', 'f16' or 'i8' (f16 rows plus int8 codes): how the vectors are stored.", NULL},
     {"path", (getter)get_path, NULL, "The index file's path.", NULL},
     {"closed", (getter)get_closed, NULL, "True after close().", NULL},
     {"info", (getter)get_info, NULL, "What the index holds (pefa_model_describe) as a dict.", NULL},

@@ -219,9 +219,9 @@ static int add_constants(PyObject *m)
     if (PyModule_AddIntConstant(m, "MAX_K", PEFA_MAX_K) || PyModule_AddIntConstant(m, "MAX_THREADS", PEFA_MAX_THREADS) ||
         PyModule_AddIntConstant(m, "IDS_PASSAGES", PEFA_IDS_PASSAGES) ||
         PyModule_AddIntConstant(m, "IDS_QUERIES", PEFA_IDS_QUERIES) ||
-        PyModule_AddStringConstant(m, "library_version", pefa_version_string()) ||
-        /* pefa_build_params has no tuning field yet (issue 8): pefa.build(tune=True) says so */
-        PyModule_AddIntConstant(m, "HAS_TUNE", 0))
+        PyModule_AddIntConstant(m, "LABEL_CHECK_ON", PEFA_LABEL_CHECK_ON) ||
+        PyModule_AddIntConstant(m, "LABEL_CHECK_OFF", PEFA_LABEL_CHECK_OFF) ||
+        PyModule_AddStringConstant(m, "library_version", pefa_version_string()))
         return -1;
     return 0;
 }

@@ -192,23 +192,86 @@ def test_progress(tmp_path, scifact, capsys, monkeypatch):
     assert os.path.exists(tmp_path / "c.pefa")
 
 
-def test_tune_is_not_there_yet(tmp_path, scifact):
-    with pytest.raises(NotImplementedError, match="tune=True needs library support from issue 8"):
-        pefa.build(str(tmp_path / "t.pefa"), scifact.passages[:10], tune=True)
-    assert not os.listdir(tmp_path)
+def full_build(out, scifact, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("threads", 1)
+    return pefa.build(str(out), scifact.passages, queries=scifact.train, qrels=scifact.qrels,
+                      passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, **kw)
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True, reason="tuning at build time comes with issue 8")
+def tune_meta(path):
+    with pefa.Index(str(path)) as ix:
+        return {k: v for k, v in ix.meta.items() if k.startswith("tune.") and k != "tune.seconds"}
+
+
 def test_tuned_build(tmp_path, scifact):
-    out = str(tmp_path / "tuned.pefa")
-    pefa.build(out, scifact.passages, queries=scifact.train, qrels=scifact.qrels,
-               passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, tune=True, progress=False)
-    with pefa.Index(out) as ix:
-        t = ix.tuned
-        assert t["mode"] in ("erm", "xs", "xl") and "metric" in t
+    """tune=True is pefa-build --tune: the same tuned setting in META, the index's default"""
+    stats = full_build(tmp_path / "tuned.pefa", scifact, tune=True, no_graphs=True)
+    assert stats["seconds_tune"] > 0
+    from conftest import tool
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
+         "--tune")
+    assert tune_meta(tmp_path / "tuned.pefa") == tune_meta(tmp_path / "cli.pefa")
+    with pefa.Index(str(tmp_path / "tuned.pefa")) as ix:
+        t, info = ix.tuned, ix.info
+        assert t["mode"] in ("erm", "xs", "xl") and t["metric"] == "recall@100" and t["label_check"] == "on"
+        assert info["tuned"] and info["default_mode"] == t["mode"]
+        if t["mode"] != "erm":
+            assert info["default_lambda"] == pytest.approx(t["lambda"])
+        if t["mode"] == "xl":
+            assert info["default_knn"] == t["knn"]
         assert np.array_equal(ix.search(scifact.test, k=10)[0],
                               ix.search(scifact.test, k=10, mode=t["mode"], lam=t.get("lambda"),
                                         knn=t.get("knn"))[0])
+
+
+def test_tune_options(tmp_path, scifact):
+    """tune_queries, tune_metric, tune_label_check as --tune-queries, --tune-metric, --tune-label-check"""
+    full_build(tmp_path / "py.pefa", scifact, tune=True, no_graphs=True, tune_queries=200, tune_metric="ndcg@10",
+               tune_label_check=False)
+    from conftest import tool
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
+         "--tune", "--tune-queries", "200", "--tune-metric", "ndcg@10", "--tune-label-check", "off")
+    m = tune_meta(tmp_path / "py.pefa")
+    assert m == tune_meta(tmp_path / "cli.pefa")
+    assert m["tune.queries"] == "200" and m["tune.metric"] == "ndcg@10" and m["tune.label_check"] == "off"
+    with pefa.Index(str(tmp_path / "py.pefa")) as ix:
+        assert ix.info["default_mode"] == m["tune.mode"]
+    P, e = scifact.passages[:10], tmp_path / "errors"
+    e.mkdir()
+    build_error(e, ValueError, ["tuning needs training queries"], P, tune=True)
+    build_error(e, ValueError, ["tune_queries, tune_metric and tune_label_check go with tune=True"], P,
+                tune_metric="ndcg@10")
+    build_error(e, ValueError, ["tune_metric 'map'"], P, scifact.train, [(scifact.train_ids[0], scifact.passage_ids[0])],
+                scifact.passage_ids[:10], scifact.train_ids, tune=True, tune_metric="map")
+    build_error(e, ValueError, ["tune_queries = 0"], P, tune=True, tune_queries=0)
+    build_error(e, TypeError, ["tune_label_check must be True, False or None"], P, tune=True,
+                tune_label_check="off")
+
+
+def test_i8_build(tmp_path, scifact, sf_index):
+    """vector_type="i8" is pefa-build --vector-type i8; its graph search is close to f32 exact search"""
+    full_build(tmp_path / "i8.pefa", scifact, vector_type="i8", seed=42)
+    from conftest import tool
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1",
+         "--vector-type", "i8")
+    with pefa.Index(str(tmp_path / "i8.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b, \
+            pefa.Index(sf_index) as f32:
+        assert a.vector_type == "i8" and a.info["vector_type"] == "i8" and a.meta["pefa.codes"] == "i8"
+        assert a.vectors("passages").dtype == np.float16
+        for kw in MODES:
+            ra, sa = a.search(scifact.test, k=100, **kw)
+            rb, sb = b.search(scifact.test, k=100, **kw)
+            assert np.array_equal(ra, rb) and np.array_equal(sa, sb), kw
+        for mode in ("erm", "xs", "xl"):
+            r8, s8 = a.search(scifact.test, k=10, mode=mode)
+            rf, sf = f32.search(scifact.test, k=10, mode=mode, exact=True)
+            overlap = np.mean([len(set(x) & set(y)) / 10 for x, y in zip(r8, rf)])
+            assert overlap >= 0.95, (mode, overlap)
+            # the rows both find score alike (the i8 beam is re-scored from f16 rows)
+            diff = [abs(s - dict(zip(yr, ys))[r]) for xr, xs, yr, ys in zip(r8, s8, rf, sf)
+                    for r, s in zip(xr, xs) if r in set(yr)]
+            assert max(diff) < 0.02, (mode, max(diff))
 
 
 # ---- errors -------------------------------------------------------------------------------
@@ -316,7 +379,7 @@ def test_output_fifo_is_never_replaced(tmp_path, scifact):
 
 
 def test_tuned_reads_meta(tmp_path, scifact):
-    """ix.tuned is META tune.* (as issue 8's pefa-build --tune will write it), typed"""
+    """ix.tuned is META tune.* (as pefa-build --tune writes it), typed"""
     P, Q, pairs, pids, qids = small(scifact, 100)
     out = build_small(tmp_path / "t.pefa", P, Q, pairs, pids, qids,
                       meta={"tune.mode": "xl", "tune.lambda": "0.3", "tune.knn": "16", "tune.metric": "ndcg@10"})
