@@ -438,6 +438,11 @@ typedef struct {
     /* appended after the 0.2 layout */
     uint8_t similarity;         /* PEFA_SIMILARITY_COSINE or PEFA_SIMILARITY_IP */
     float xs_scale;          /* ip: the XS rows are e_j / xs_scale (format [X1]); cosine: 1 */
+    /* one shard of a set (section 4c): this file holds shard shard_index of
+     * shard_count, a part of the passages only; shard_count 1 (index 0) for a
+     * whole index, and for a set described as one (pefa_set_describe) */
+    uint32_t shard_count;
+    uint32_t shard_index;
 } pefa_model_info;
 #define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 

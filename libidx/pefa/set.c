@@ -182,6 +182,8 @@ int pefa_set_describe(pefa_set *s, pefa_model_info *out)
 {
     pefa_model_info in = s->m[0]->info;
     in.n_passages = s->n_total;
+    in.shard_count = 1; /* the set as one index */
+    in.shard_index = 0;
     for (uint32_t i = 1; i < s->n; i++) {
         in.has_graph_passages &= s->m[i]->info.has_graph_passages;
         in.has_graph_xs &= s->m[i]->info.has_graph_xs;

@@ -46,6 +46,9 @@ class Index(_pefa.Index):
     is gone, so a view never points at unmapped memory.
 
     Any number of threads may call ``search`` and the id methods at once.
+
+    Single indexes only so far: a shard set's manifest, or one shard of a set, raises
+    pefa.InputError naming the file (pefa-query, pefa-serve and pefa-dump open sets).
     """
 
     def __enter__(self):

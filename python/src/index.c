@@ -69,6 +69,35 @@ static void leave(IndexObject *s)
     release_if_idle(s);
 }
 
+/* pefa_model_describe of a whole index: a shard set's manifest (META
+ * set.shards, format [S2]) and a shard opened alone are refused, as pefa-query
+ * refuses a shard (pefa_set_open), with words for Python, which has no set yet */
+static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_t cap)
+{
+    const char *path = pefa_index_path(ix), *n;
+    int rc;
+    if (pefa_index_meta_get(ix, "set.shards", &n) == 0) {
+        snprintf(err, cap,
+                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only so "
+                 "far (pefa-query, pefa-serve and pefa-dump open the set)",
+                 path, n);
+        return PEFA_ERR_INVALID_ARG;
+    }
+    if ((rc = pefa_model_describe(ix, mi)) != 0) {
+        snprintf(err, cap, "%s", pefa_last_error_detail());
+        return rc;
+    }
+    if (mi->shard_count > 1) {
+        snprintf(err, cap,
+                 "%s: shard %u of %u of a shard set, not a whole index (its rows are a part of the passages): "
+                 "pefa.Index opens single indexes only so far (pefa-query, pefa-serve and pefa-dump open the "
+                 "set's manifest)",
+                 path, mi->shard_index, mi->shard_count);
+        return PEFA_ERR_INVALID_ARG;
+    }
+    return 0;
+}
+
 static int Index_init(IndexObject *s, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "trust_idmap", NULL};
@@ -90,8 +119,7 @@ static int Index_init(IndexObject *s, PyObject *args, PyObject *kw)
     s->mi.size = sizeof s->mi;
     Py_BEGIN_ALLOW_THREADS
     rc = pefa_index_open(PyBytes_AS_STRING(bpath), &s->ix);
-    if (rc == 0 && (rc = pefa_model_describe(s->ix, &s->mi)) != 0) {
-        snprintf(err, sizeof err, "%s", pefa_last_error_detail());
+    if (rc == 0 && (rc = describe_single(s->ix, &s->mi, err, sizeof err)) != 0) {
         pefa_index_close(s->ix);
         s->ix = NULL;
     } else if (rc) {
