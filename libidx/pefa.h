@@ -280,7 +280,8 @@ PEFA_API const char *pefa_codec_name(uint8_t codec);
  * With the cosine metric (the default) rows are L2-normalised (a zero row
  * stays zero) into the library's own storage; with PEFA_SIMILARITY_IP they are
  * copied as given. The caller's arrays are read, never written. Y is given as
- * (query row, passage row, value) triplets, values > 0; duplicates add up. */
+ * (query row, passage row, value) triplets, values > 0 (pefa_pairs_merge
+ * makes them so from raw judgements); duplicates add up. */
 enum {
     PEFA_SIMILARITY_COSINE = 0, /* rows and queries L2-normalised: scores are cosines */
     PEFA_SIMILARITY_IP = 1      /* raw inner product: norms carry signal (format 12.2) */
@@ -289,6 +290,15 @@ typedef struct {
     uint32_t q, p;
     float y;
 } pefa_pair;
+/* The qrels rule, for callers that turn relevance judgements into pairs
+ * (pefa-build and Python's pefa.build use it): a (query, passage) pair's
+ * relevance is the sum of its judgements, and a pair whose total is <= 0 is
+ * not relevant, so it is left out (never given a weight that would push its
+ * passage down). Sorts pairs[0..*n) by (q, p), sums duplicates and keeps the
+ * pairs with a total > 0 at the front, in place; *n gets how many were kept
+ * and *left_out (if not NULL) how many distinct pairs were left out.
+ * BAD_INPUT (naming the pair) if a value is NaN or infinite. */
+PEFA_API int pefa_pairs_merge(pefa_pair *pairs, uint64_t *n, uint64_t *left_out);
 
 typedef struct {
     uint32_t size;                  /* sizeof(pefa_build_input) or 0 */

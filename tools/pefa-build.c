@@ -248,30 +248,13 @@ static void load_ids(const char *path, uint64_t want, const char *rows_from, tin
                   rows_from, (unsigned long long)want);
 }
 
-static int pair_cmp(const void *a, const void *b)
-{
-    const pefa_pair *x = (const pefa_pair *)a, *y = (const pefa_pair *)b;
-    if (x->q != y->q) return x->q < y->q ? -1 : 1;
-    return x->p < y->p ? -1 : x->p > y->p;
-}
-
-/* the qrels rule (as in pefa-query's evaluation): a pair's relevance is the
- * sum of its lines' scores, and only pairs whose sum is > 0 are relevant;
- * the others are left out of Y and counted */
+/* the library's qrels rule (pefa_pairs_merge, as in pefa-query's evaluation):
+ * a pair's relevance is the sum of its lines' scores, and only pairs whose
+ * sum is > 0 are relevant; the others are left out of Y and counted */
 static void merge_pairs(const build_opts *o, build_inputs *b)
 {
-    uint64_t w = 0;
-    qsort(b->pairs, b->n_pairs, sizeof *b->pairs, pair_cmp);
-    for (uint64_t i = 0; i < b->n_pairs; i++) {
-        if (w > 0 && b->pairs[w - 1].q == b->pairs[i].q && b->pairs[w - 1].p == b->pairs[i].p)
-            b->pairs[w - 1].y += b->pairs[i].y;
-        else b->pairs[w++] = b->pairs[i];
-    }
-    b->n_pairs = 0;
-    for (uint64_t i = 0; i < w; i++) {
-        if (b->pairs[i].y > 0) b->pairs[b->n_pairs++] = b->pairs[i];
-        else b->nonpositive++;
-    }
+    if (pefa_pairs_merge(b->pairs, &b->n_pairs, &b->nonpositive))
+        cli_fatal("%s: %s", o->qrels_path, pefa_last_error_detail());
     if (b->nonpositive)
         cli_warn("%s: %llu (query, passage) pairs with a total score <= 0 left out (not relevant: they add nothing "
                  "to Y)", o->qrels_path, (unsigned long long)b->nonpositive);

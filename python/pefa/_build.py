@@ -130,7 +130,15 @@ def _pairs(qrels, qlookup, nq, plookup, np_, skip_missing):
         warnings.warn("qrels: skipped %d of %d pairs with unknown ids" % (skipped, len(q)), stacklevel=3)
     if kept == 0:
         raise _input_error("qrels: no relevance pair" + (" left after skipping unknown ids" if skipped else ""))
-    return pairs[:kept]
+    # the library's qrels rule, as pefa-build applies it: duplicates add up, a total <= 0 is not relevant
+    pairs = pairs[:kept]
+    kept, left_out = _pefa._merge_pairs(pairs)
+    if left_out:
+        warnings.warn("qrels: %d (query, passage) pairs with a total score <= 0 left out (not relevant: they add "
+                      "nothing to Y)" % left_out, stacklevel=3)
+    if kept == 0:
+        raise _input_error("qrels: no relevance pair with a score > 0")
+    return pairs[:kept], left_out
 
 
 class _Progress:
@@ -188,7 +196,9 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     float16 rows are read in place, anything else is converted once). queries: the
     training queries, likewise; they go with ``qrels``: (query_id, passage_id[, score])
     triples, or three numpy arrays. Ids default to row numbers (then qrels name rows,
-    as ints or decimal strings); duplicates in qrels add up. lam: the PEFA-XS weight
+    as ints or decimal strings); duplicates in qrels add up, and a pair whose total is
+    <= 0 is not relevant: left out, counted (``nonpositive_pairs`` in the returned
+    statistics) and warned about (UserWarning), as pefa-build does. lam: the PEFA-XS weight
     fixed in the file. M, ef_construction: HNSW. threads: 0 = all cores; one thread
     and a seed give the same file content. vector_type: "f32" or "f16" storage, or
     "i8": f16 rows plus int8 codes that the graphs are searched on (each search's
@@ -228,7 +238,7 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     qids, qlookup = _ids_arg(query_ids, nq, "query_ids")
     if qids is not None and Q is None:
         raise _input_error("query_ids needs queries")
-    pairs = None if Q is None else _pairs(qrels, qlookup, nq, plookup, P.shape[0], skip_missing)
+    pairs, left_out = (None, 0) if Q is None else _pairs(qrels, qlookup, nq, plookup, P.shape[0], skip_missing)
     mk = mv = None
     if meta:
         mk = tuple(str(k).encode() for k in meta)
@@ -243,6 +253,8 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 1 << 64:
             raise _input_error("seed %r is not an int in [0, 2^64)" % (seed,))
         seed = int(seed)
-    return _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
-                        _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
-                        y_codec, bool(no_graphs), progress, "passages", "queries", **tune_kw)
+    stats = _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
+                         _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
+                         y_codec, bool(no_graphs), progress, "passages", "queries", **tune_kw)
+    stats["nonpositive_pairs"] = left_out
+    return stats

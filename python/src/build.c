@@ -275,3 +275,23 @@ PyObject *pefapy_output_check(PyObject *self, PyObject *args)
     if (rc) return pefapy_raise(rc, err);
     Py_RETURN_NONE;
 }
+
+/* pefa.build's qrels rule: the library's pefa_pairs_merge over the pairs array
+ * _build.py made (sorted, duplicates summed, totals <= 0 left out, in place);
+ * returns (kept, left_out) */
+PyObject *pefapy_merge_pairs(PyObject *self, PyObject *arr)
+{
+    const pefa_pair *pairs;
+    uint64_t n, out = 0;
+    int rc;
+    char err[600] = "";
+    if (pairs_arg(arr, &pairs, &n)) return NULL;
+    if (!pairs || !PyArray_ISWRITEABLE((PyArrayObject *)arr))
+        return pefapy_input_error("pairs: expected a writeable array");
+    Py_BEGIN_ALLOW_THREADS
+    rc = pefa_pairs_merge((pefa_pair *)PyArray_DATA((PyArrayObject *)arr), &n, &out);
+    if (rc) snprintf(err, sizeof err, "%s", pefa_last_error_detail());
+    Py_END_ALLOW_THREADS
+    if (rc) return pefapy_raise(rc, err);
+    return Py_BuildValue("KK", (unsigned long long)n, (unsigned long long)out);
+}

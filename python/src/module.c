@@ -190,6 +190,8 @@ static PyMethodDef module_methods[] = {
      "_build(out, passages, ...) -> dict: the C half of pefa.build (use that)."},
     {"_output_check", pefapy_output_check, METH_VARARGS,
      "_output_check(out, force): pefa_output_check, pefa.build's first step (use that)."},
+    {"_merge_pairs", pefapy_merge_pairs, METH_O,
+     "_merge_pairs(pairs) -> (kept, left_out): pefa_pairs_merge in place (pefa.build's qrels rule)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "pefa._pefa",

@@ -49,5 +49,6 @@ extern PyTypeObject pefapy_IndexType;
 extern PyTypeObject pefapy_ViewOwnerType;
 PyObject *pefapy_build(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *pefapy_output_check(PyObject *self, PyObject *args);
+PyObject *pefapy_merge_pairs(PyObject *self, PyObject *arr);
 
 #endif

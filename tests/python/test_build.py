@@ -4,11 +4,13 @@ inputs raise errors naming the row or id, and leave nothing behind."""
 import hashlib
 import os
 import stat
+import subprocess
 
 import numpy as np
 import pytest
 
 import pefa
+from conftest import BIN, tool
 
 MODES = [dict(mode="erm"), dict(mode="xs"), dict(mode="xs", lam=0.3), dict(mode="xl", lam=0.1, knn=16),
          dict(mode="xl", exact=True)]
@@ -208,7 +210,6 @@ def test_tuned_build(tmp_path, scifact):
     """tune=True is pefa-build --tune: the same tuned setting in META, the index's default"""
     stats = full_build(tmp_path / "tuned.pefa", scifact, tune=True, no_graphs=True)
     assert stats["seconds_tune"] > 0
-    from conftest import tool
     tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
          "--tune")
     assert tune_meta(tmp_path / "tuned.pefa") == tune_meta(tmp_path / "cli.pefa")
@@ -229,7 +230,6 @@ def test_tune_options(tmp_path, scifact):
     """tune_queries, tune_metric, tune_label_check as --tune-queries, --tune-metric, --tune-label-check"""
     full_build(tmp_path / "py.pefa", scifact, tune=True, no_graphs=True, tune_queries=200, tune_metric="ndcg@10",
                tune_label_check=False)
-    from conftest import tool
     tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
          "--tune", "--tune-queries", "200", "--tune-metric", "ndcg@10", "--tune-label-check", "off")
     m = tune_meta(tmp_path / "py.pefa")
@@ -252,7 +252,6 @@ def test_tune_options(tmp_path, scifact):
 def test_i8_build(tmp_path, scifact, sf_index):
     """vector_type="i8" is pefa-build --vector-type i8; its graph search is close to f32 exact search"""
     full_build(tmp_path / "i8.pefa", scifact, vector_type="i8", seed=42)
-    from conftest import tool
     tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1",
          "--vector-type", "i8")
     with pefa.Index(str(tmp_path / "i8.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b, \
@@ -295,7 +294,7 @@ def test_not_finite_rows_are_named(tmp_path, scifact):
     Q[2, 0] = np.inf
     build_error(tmp_path, ValueError, ["queries: row 2 column 0 is infinite"], P, Q, pairs, pids, qids)
     Q[2, 0] = 0
-    build_error(tmp_path, ValueError, ["relevance pair 0", "has value nan"], P, Q,
+    build_error(tmp_path, ValueError, ["relevance pair 0 (query row", "value is not finite"], P, Q,
                 [(pairs[0][0], pairs[0][1], np.nan)], pids, qids)
 
 
@@ -336,6 +335,40 @@ def test_skip_missing(tmp_path, scifact):
     P, Q, pairs, pids, qids = small(scifact, 100)
     with pytest.warns(UserWarning, match="skipped 1 of"):
         build_small(tmp_path / "s.pefa", P, Q, pairs + [(pairs[0][0], "nope", 1.0)], pids, qids, skip_missing=True)
+
+
+def test_nonpositive_pairs_are_left_out(tmp_path, scifact):
+    """as pefa-build (the library's pefa_pairs_merge): duplicates add up, a pair whose total is <= 0 is left
+    out, counted and warned about; the index equals the CLI's from the same qrels"""
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    used = {p for _, p, _ in pairs}
+    free = [p for p in pids if p not in used]
+    extra = [(qids[0], free[0], 0.0), (qids[1], free[1], -1.0), (qids[2], free[2], 2.0), (qids[2], free[2], -2.0),
+             (qids[3], free[3], -1.0), (qids[3], free[3], 3.0)]  # left out: 3; the last two add up to 2
+    with pytest.warns(UserWarning, match=r"qrels: 3 \(query, passage\) pairs with a total score <= 0 left out"):
+        stats = pefa.build(str(tmp_path / "py.pefa"), P, queries=Q, qrels=pairs + extra, passage_ids=pids,
+                           query_ids=qids, no_graphs=True, threads=1, progress=False)
+    assert stats["nonpositive_pairs"] == 3 and stats["nnz"] == len(pairs) + 1
+    np.save(tmp_path / "p.npy", P)
+    np.save(tmp_path / "q.npy", Q)
+    (tmp_path / "pids.txt").write_text("".join(x + "\n" for x in pids))
+    (tmp_path / "qids.txt").write_text("".join(x + "\n" for x in qids))
+    (tmp_path / "qrels.tsv").write_text("".join("%s\t%s\t%g\n" % t for t in pairs + extra))
+    r = subprocess.run([os.path.join(BIN, "pefa-build"), "-q", "-o", str(tmp_path / "cli.pefa"), "--passages",
+                        str(tmp_path / "p.npy"), "--passage-ids", str(tmp_path / "pids.txt"), "--queries",
+                        str(tmp_path / "q.npy"), "--query-ids", str(tmp_path / "qids.txt"), "--qrels",
+                        str(tmp_path / "qrels.tsv"), "--no-graphs", "--threads", "1"],
+                       stderr=subprocess.PIPE, text=True, check=True)
+    assert "3 (query, passage) pairs with a total score <= 0 left out" in r.stderr
+    with pefa.Index(str(tmp_path / "py.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b:
+        assert a.info["nnz"] == b.info["nnz"] == len(pairs) + 1
+        for name in ("xs", "z"):
+            assert a.vectors(name).tobytes() == b.vectors(name).tobytes(), name
+    # nothing left: an error after the warning, as pefa-build
+    (tmp_path / "e").mkdir()
+    with pytest.warns(UserWarning, match="pairs with a total score <= 0 left out"):
+        build_error(tmp_path / "e", ValueError, ["qrels: no relevance pair with a score > 0"], P, Q, extra[:2], pids,
+                    qids)
 
 
 def test_unwritable_output(tmp_path, scifact):
