@@ -199,6 +199,8 @@ typedef struct pefa_index pefa_index;
  * rename, path is untouched and any failure removes the temporary file. If
  * the rename succeeded but the directory fsync fails, commit returns IO with
  * a detail saying the file is in place but may not survive a power loss.
+ * Open, and commit again just before its rename, refuse a path where
+ * something other than a regular file exists (see pefa_output_check).
  * Errors: NOMEM, IO (detail names the path and errno text), INVALID_ARG. */
 PEFA_API int pefa_writer_open(const char *path, pefa_writer **out);
 /* The random (version 4) UUID the file will carry, to bind side files to it. */
@@ -218,6 +220,17 @@ PEFA_API int pefa_writer_add(pefa_writer *w, const pefa_section_info *desc, cons
                              size_t len);
 PEFA_API int pefa_writer_commit(pefa_writer *w); /* frees w in every case */
 PEFA_API void pefa_writer_abort(pefa_writer *w); /* removes the temporary file, frees w */
+/* What an index file may replace: the one rule, for every writer of index
+ * files. A path where a directory, device, FIFO or socket exists is never
+ * replaced, with or without force (a symlink is judged by what it points
+ * to): INVALID_ARG naming the path and what is there. Every writer applies
+ * this half itself (pefa_writer_open and commit, hence pefa_build and
+ * pefa_set_write). pefa_output_check, for the tools and bindings that write
+ * index files, adds the other half: an existing regular file that is not a
+ * pefa index (or cannot be read to tell) is refused with NOT_PEFA unless
+ * replace_non_index is set. 0 when nothing is there or a pefa index (even a
+ * damaged one) is; call it before the work that leads to the write. */
+PEFA_API int pefa_output_check(const char *path, int replace_non_index);
 
 /* Reader. Open maps the file read-only and validates the header and the
  * directory only (magic, version, checksums of header and directory, exact
@@ -267,7 +280,8 @@ PEFA_API const char *pefa_codec_name(uint8_t codec);
  * With the cosine metric (the default) rows are L2-normalised (a zero row
  * stays zero) into the library's own storage; with PEFA_SIMILARITY_IP they are
  * copied as given. The caller's arrays are read, never written. Y is given as
- * (query row, passage row, value) triplets, values > 0; duplicates add up. */
+ * (query row, passage row, value) triplets, values > 0 (pefa_pairs_merge
+ * makes them so from raw judgements); duplicates add up. */
 enum {
     PEFA_SIMILARITY_COSINE = 0, /* rows and queries L2-normalised: scores are cosines */
     PEFA_SIMILARITY_IP = 1      /* raw inner product: norms carry signal (format 12.2) */
@@ -276,6 +290,15 @@ typedef struct {
     uint32_t q, p;
     float y;
 } pefa_pair;
+/* The qrels rule, for callers that turn relevance judgements into pairs
+ * (pefa-build and Python's pefa.build use it): a (query, passage) pair's
+ * relevance is the sum of its judgements, and a pair whose total is <= 0 is
+ * not relevant, so it is left out (never given a weight that would push its
+ * passage down). Sorts pairs[0..*n) by (q, p), sums duplicates and keeps the
+ * pairs with a total > 0 at the front, in place; *n gets how many were kept
+ * and *left_out (if not NULL) how many distinct pairs were left out.
+ * BAD_INPUT (naming the pair) if a value is NaN or infinite. */
+PEFA_API int pefa_pairs_merge(pefa_pair *pairs, uint64_t *n, uint64_t *left_out);
 
 typedef struct {
     uint32_t size;                  /* sizeof(pefa_build_input) or 0 */
@@ -357,7 +380,8 @@ typedef struct {
  * exclusive flock(2) on "<out_path>.lock" (created, and removed at the end);
  * a second build of the same out_path, from any thread or process, fails at
  * once with STATE instead of waiting. Errors: INVALID_ARG (dims, counts,
- * types, pair rows out of range), BAD_INPUT (NaN/Inf, duplicate or bad ids;
+ * types, pair rows out of range; out_path names a directory, device, FIFO
+ * or socket: pefa_output_check), BAD_INPUT (NaN/Inf, duplicate or bad ids;
  * detail names the row), STATE (out_path is being built), NOMEM, IO. */
 PEFA_API int pefa_build(const char *out_path, const pefa_build_input *in,
                         const pefa_build_params *p, pefa_build_stats *st);
@@ -424,6 +448,11 @@ typedef struct {
     /* appended after the 0.2 layout */
     uint8_t similarity;         /* PEFA_SIMILARITY_COSINE or PEFA_SIMILARITY_IP */
     float xs_scale;          /* ip: the XS rows are e_j / xs_scale (format [X1]); cosine: 1 */
+    /* one shard of a set (section 4c): this file holds shard shard_index of
+     * shard_count, a part of the passages only; shard_count 1 (index 0) for a
+     * whole index, and for a set described as one (pefa_set_describe) */
+    uint32_t shard_count;
+    uint32_t shard_index;
 } pefa_model_info;
 #define PEFA_MODEL_INFO_INIT {.size = sizeof(pefa_model_info)}
 
@@ -637,7 +666,10 @@ PEFA_API int pefa_set_verify(pefa_set *s, int *bad_shard);
  * 0..n-1 of one build: same count, contiguous rows, and the same values for
  * the META keys that must agree (dimension, vector type, lambda, graph
  * parameters, seed, inputs). Reads each file once (XXH3). MISMATCH names the
- * shard and the key. */
+ * shard and the key. The manifest records the shards' file names and is
+ * opened with them from its own directory, so every shard must be in the
+ * directory of path (compared by device and inode): INVALID_ARG names the
+ * shard and the directory otherwise. */
 PEFA_API int pefa_set_write(const char *path, const char *const *shards, uint32_t n);
 
 /* ---- 5. id maps (LMDB beside the index) ------------------------------------------ */

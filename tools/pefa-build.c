@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pefa.h"
@@ -65,8 +64,9 @@ static void usage(void)
            "Output:\n"
            "  -o, --output FILE      the index file (written atomically); an existing file there\n"
            "                         is replaced only if it is a pefa index (or with --force),\n"
-           "                         never if it is one of the inputs\n"
-           "  --force                replace a file at OUT that is not a pefa index\n"
+           "                         never if it is one of the inputs, and never a directory,\n"
+           "                         device, FIFO or socket\n"
+           "  --force                replace a regular file at OUT that is not a pefa index\n"
            "  -q, --quiet            no progress or summary on stderr\n"
            "  -h, --help, -V, --version\n");
 }
@@ -201,37 +201,25 @@ static void parse_args(int argc, char **argv, build_opts *o)
 
 /* -o naming one of the inputs (same device and inode, whatever the spelling)
  * would destroy it: a usage error */
-static void check_not_input(const build_opts *o, const struct stat *out)
+static void check_not_input(const build_opts *o)
 {
-    const char *const in[][2] = {{"--passages", o->ppath},   {"--passage-ids", o->pids_path},
-                                 {"--queries", o->qpath},    {"--query-ids", o->qids_path},
-                                 {"--qrels", o->qrels_path}};
-    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
-        struct stat sb;
-        if (in[i][1] && stat(in[i][1], &sb) == 0 && sb.st_dev == out->st_dev && sb.st_ino == out->st_ino)
-            cli_usage_error("-o %s is the %s input %s: the build would replace its own input", o->out, in[i][0],
-                            in[i][1]);
-    }
+    const char *const what[] = {"--passages", "--passage-ids", "--queries", "--query-ids", "--qrels"};
+    const char *const paths[] = {o->ppath, o->pids_path, o->qpath, o->qids_path, o->qrels_path};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) cli_check_not_input(o->out, what[i], &paths[i], 1);
 }
 
 /* fail before the long stages if the output cannot be written, or names a
- * file that must not be replaced (an input; a file that is not an index) */
+ * file that must not be replaced (an input; the library's rule,
+ * pefa_output_check: never a directory, device, FIFO or socket, and a file
+ * that is not an index only with --force) */
 static void check_output(const build_opts *o)
 {
     const char *out = o->out;
-    struct stat sb;
     char *probe;
-    int fd;
-    if (stat(out, &sb) == 0) {
-        pefa_index *ix = NULL;
-        if (S_ISDIR(sb.st_mode)) cli_fatal("%s: is a directory", out);
-        check_not_input(o, &sb);
-        if (!o->force && !S_ISREG(sb.st_mode))
-            cli_usage_error("-o %s: not a regular file; not replacing it (--force to replace it)", out);
-        if (!o->force && pefa_index_open(out, &ix) == PEFA_ERR_NOT_PEFA)
-            cli_usage_error("-o %s: the file there is not a pefa index; not replacing it (--force to replace it)", out);
-        pefa_index_close(ix);
-    }
+    int fd, rc;
+    check_not_input(o);
+    if ((rc = pefa_output_check(out, o->force)) != 0)
+        cli_usage_error("-o %s%s", pefa_last_error_detail(), rc == PEFA_ERR_NOT_PEFA ? " (--force to replace it)" : "");
     if (!(probe = (char *)malloc(strlen(out) + 16))) cli_fatal("out of memory");
     snprintf(probe, strlen(out) + 16, "%s.tmp.XXXXXX", out);
     if ((fd = mkstemp(probe)) < 0) cli_fatal("%s: cannot create files there: %s", out, strerror(errno));
@@ -260,30 +248,13 @@ static void load_ids(const char *path, uint64_t want, const char *rows_from, tin
                   rows_from, (unsigned long long)want);
 }
 
-static int pair_cmp(const void *a, const void *b)
-{
-    const pefa_pair *x = (const pefa_pair *)a, *y = (const pefa_pair *)b;
-    if (x->q != y->q) return x->q < y->q ? -1 : 1;
-    return x->p < y->p ? -1 : x->p > y->p;
-}
-
-/* the qrels rule (as in pefa-query's evaluation): a pair's relevance is the
- * sum of its lines' scores, and only pairs whose sum is > 0 are relevant;
- * the others are left out of Y and counted */
+/* the library's qrels rule (pefa_pairs_merge, as in pefa-query's evaluation):
+ * a pair's relevance is the sum of its lines' scores, and only pairs whose
+ * sum is > 0 are relevant; the others are left out of Y and counted */
 static void merge_pairs(const build_opts *o, build_inputs *b)
 {
-    uint64_t w = 0;
-    qsort(b->pairs, b->n_pairs, sizeof *b->pairs, pair_cmp);
-    for (uint64_t i = 0; i < b->n_pairs; i++) {
-        if (w > 0 && b->pairs[w - 1].q == b->pairs[i].q && b->pairs[w - 1].p == b->pairs[i].p)
-            b->pairs[w - 1].y += b->pairs[i].y;
-        else b->pairs[w++] = b->pairs[i];
-    }
-    b->n_pairs = 0;
-    for (uint64_t i = 0; i < w; i++) {
-        if (b->pairs[i].y > 0) b->pairs[b->n_pairs++] = b->pairs[i];
-        else b->nonpositive++;
-    }
+    if (pefa_pairs_merge(b->pairs, &b->n_pairs, &b->nonpositive))
+        cli_fatal("%s: %s", o->qrels_path, pefa_last_error_detail());
     if (b->nonpositive)
         cli_warn("%s: %llu (query, passage) pairs with a total score <= 0 left out (not relevant: they add nothing "
                  "to Y)", o->qrels_path, (unsigned long long)b->nonpositive);

@@ -25,7 +25,8 @@ static void usage(void)
            "Writes the manifest of a shard set (atomically). The shard files must be in the\n"
            "manifest's directory and stay there: the set names them relative to it.\n"
            "\n"
-           "  -o, --output FILE   the manifest\n"
+           "  -o, --output FILE   the manifest; an existing file there is replaced only if it is\n"
+           "                      a pefa file (a manifest or an index), never if it is a shard\n"
            "  -h, --help, -V, --version\n");
 }
 
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
                                          {"version", no_argument, 0, 'V'},
                                          {0, 0, 0, 0}};
     const char *out = NULL;
-    int c;
+    int c, rc;
     cli_prog = "pefa-shardset";
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:hV", opts, NULL)) != -1) {
@@ -48,8 +49,14 @@ int main(int argc, char **argv)
     }
     if (!out || !*out) cli_usage_error("missing -o SET.pefaset");
     if (optind >= argc) cli_usage_error("no shard files given");
-    if (pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind)))
+    cli_check_not_input(out, "shard", (const char *const *)(argv + optind), (size_t)(argc - optind));
+    if (pefa_output_check(out, 0) != 0) cli_usage_error("-o %s", pefa_last_error_detail());
+    /* INVALID_ARG: the files given cannot make this set (a shard outside the
+     * manifest's directory): bad usage */
+    if ((rc = pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind))) != 0) {
+        if (rc == PEFA_ERR_INVALID_ARG) cli_usage_error("%s", pefa_last_error_detail());
         cli_fatal("%s", pefa_last_error_detail());
+    }
     fprintf(stderr, "pefa-shardset: wrote %s (%d shards)\n", out, argc - optind);
     return 0;
 }

@@ -37,6 +37,12 @@ void *pefa__index_ext_set(pefa_index *ix, void *p, void (*free_fn)(void *));
 int pefa__section_get(pefa_index *ix, uint32_t kind, uint32_t target, uint8_t elem, const void **data,
                       pefa_section_info *info);
 
+/* 0 if nothing, or a regular file, is at path; INVALID_ARG naming the path
+ * and what is there (directory, device, FIFO, socket) otherwise: the rule
+ * every writer applies (pefa_writer_open, before the commit's rename, and
+ * pefa_build before it creates anything), and pefa_output_check's first half. */
+int pefa__output_path_ok(const char *path);
+
 /* Header flags the file will carry ([H5]; only flags this library knows:
  * PEFA_FILE_FLAG_METRIC_IP). INVALID_ARG for others. */
 int pefa__writer_set_flags(pefa_writer *w, uint64_t flags);

@@ -133,12 +133,54 @@ static int fill_random(uint8_t *out, size_t n)
     return 0;
 }
 
+/* The one rule for what an index file may replace (pefa.h, pefa_output_check):
+ * nothing, or a regular file (a symlink is judged by what it points to). A
+ * rename over a device, FIFO, socket or directory would put the index in its
+ * place, so they are refused here, by every writer, with or without force. */
+int pefa__output_path_ok(const char *path)
+{
+    struct stat sb;
+    const char *what;
+    if (stat(path, &sb) != 0 || S_ISREG(sb.st_mode)) return 0;
+    what = S_ISDIR(sb.st_mode)    ? "a directory"
+           : S_ISCHR(sb.st_mode)  ? "a character device"
+           : S_ISBLK(sb.st_mode)  ? "a block device"
+           : S_ISFIFO(sb.st_mode) ? "a FIFO (named pipe)"
+           : S_ISSOCK(sb.st_mode) ? "a socket"
+                                  : "something other than a regular file";
+    return pefa__set_error(PEFA_ERR_INVALID_ARG,
+                           "%s: is %s, not a regular file: an index file is never written in its place", path, what);
+}
+
+int pefa_output_check(const char *path, int replace_non_index)
+{
+    struct stat sb;
+    pefa_index *ix = NULL;
+    char why[256];
+    int rc;
+    RETURN_ERROR_IF(!path || !*path, PEFA_ERR_INVALID_ARG, "pefa_output_check: no path");
+    FORWARD_IF_ERROR(pefa__output_path_ok(path));
+    if (replace_non_index || stat(path, &sb) != 0) return 0;
+    rc = pefa_index_open(path, &ix);
+    pefa_index_close(ix);
+    RETURN_ERROR_IF(rc == PEFA_ERR_NOT_PEFA, PEFA_ERR_NOT_PEFA,
+                    "%s: the file there is not a pefa index; not replacing it", path);
+    if (rc == PEFA_ERR_IO) { /* unreadable: whether it is an index cannot be told */
+        snprintf(why, sizeof why, "%s", pefa_last_error_detail());
+        return pefa__set_error(PEFA_ERR_NOT_PEFA,
+                               "%s: cannot tell whether the file there is a pefa index (%s); not replacing it", path,
+                               why);
+    }
+    return 0; /* an index, even a damaged or newer one: an index may replace it */
+}
+
 int pefa_writer_open(const char *path, pefa_writer **out)
 {
     pefa_writer *w;
     size_t plen;
     RETURN_ERROR_IF(!path || !out || !*path, PEFA_ERR_INVALID_ARG, "pefa_writer_open: no path");
     *out = NULL;
+    FORWARD_IF_ERROR(pefa__output_path_ok(path));
     w = (pefa_writer *)calloc(1, sizeof *w);
     if (!w) return pefa__set_error(PEFA_ERR_NOMEM, "%s: out of memory", path);
     plen = strlen(path);
@@ -429,6 +471,11 @@ int pefa__writer_commit(pefa_writer *w, int *renamed)
     w->fd = -1;
     if (rc) {
         w_fail(w, PEFA_ERR_IO, "close failed");
+        goto fail;
+    }
+    /* the path may have changed since open: never rename over a non-regular file */
+    if ((rc = pefa__output_path_ok(w->path)) != 0) {
+        w->err = rc;
         goto fail;
     }
     if (rename(w->tmp, w->path)) {

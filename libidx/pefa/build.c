@@ -162,6 +162,7 @@ static int stage_args(build_ctx *c, const char *out, const pefa_build_input *in,
     const pefa_build_input *i = &c->in;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     RETURN_ERROR_IF(!out || !*out || !in, PEFA_ERR_INVALID_ARG, "pefa_build: missing output path or input");
+    FORWARD_IF_ERROR(pefa__output_path_ok(out)); /* before the lock file is made beside it */
     c->out = out;
     pefa__abi_in(&c->in, sizeof c->in, in, PEFA_V1_BUILD_INPUT);
     pefa__abi_in(&c->p, sizeof c->p, pp, PEFA_V1_BUILD_PARAMS);

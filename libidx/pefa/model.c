@@ -145,15 +145,15 @@ static int model_shard(pefa_index *ix, pefa_model *m)
 {
     uint64_t v[4];
     static const char *const keys[4] = {"shard.index", "shard.count", "shard.rows_from", "shard.rows_total"};
-    m->shard_count = 1;
+    m->info.shard_count = m->shard_count = 1;
     m->rows_total = m->info.n_passages;
     if (pefa__meta_uint(ix, "shard.count", UINT32_MAX, 0, &v[1]) == PEFA_ERR_NOT_FOUND) return 0;
     for (int k = 0; k < 4; k++) FORWARD_IF_ERROR(pefa__meta_uint(ix, keys[k], UINT32_MAX, 1, &v[k]));
     RETURN_ERROR_IF(v[1] < 2 || v[0] >= v[1] || v[2] + m->info.n_passages > v[3] || (v[0] != 0 && m->Q),
                     PEFA_ERR_CORRUPT, "%s: META shard.* do not describe a shard of %u passages", m->path,
                     m->info.n_passages);
-    m->shard_index = (uint32_t)v[0];
-    m->shard_count = (uint32_t)v[1];
+    m->info.shard_index = m->shard_index = (uint32_t)v[0];
+    m->info.shard_count = m->shard_count = (uint32_t)v[1];
     m->rows_from = (uint32_t)v[2];
     m->rows_total = (uint32_t)v[3];
     return 0;

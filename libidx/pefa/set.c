@@ -6,6 +6,7 @@
  * set.rows_total, per shard set.shard.<i>.{file,uuid,bytes,xxh3,rows_from,rows},
  * and the keys all shards agree on, copied from shard 0.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +182,8 @@ int pefa_set_describe(pefa_set *s, pefa_model_info *out)
 {
     pefa_model_info in = s->m[0]->info;
     in.n_passages = s->n_total;
+    in.shard_count = 1; /* the set as one index */
+    in.shard_index = 0;
     for (uint32_t i = 1; i < s->n; i++) {
         in.has_graph_passages &= s->m[i]->info.has_graph_passages;
         in.has_graph_xs &= s->m[i]->info.has_graph_xs;
@@ -331,6 +334,43 @@ static int check_shards(pefa_index **ix, const char *const *paths, uint32_t n, p
     return 0;
 }
 
+/* the directory part of a path ("." for a bare name), malloc'd */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    char *d = (char *)malloc(len + 1);
+    if (!d) return NULL;
+    memcpy(d, slash ? path : ".", len);
+    d[len] = 0;
+    return d;
+}
+
+/* [S2] a manifest names its shards by file name and opens them from its own
+ * directory, so every shard must be there: the directories are compared by
+ * device and inode ("s0.pefa", "./s0.pefa" and "/abs/s0.pefa" can all be
+ * right). A shard that cannot be reached is left to check_shards to name. */
+static int check_beside(const char *path, const char *const *shards, uint32_t n)
+{
+    struct stat md, sd;
+    char *mdir = dir_of(path), *sdir;
+    int rc = 0;
+    RETURN_ERROR_IF(!mdir, PEFA_ERR_NOMEM, "%s: out of memory", path);
+    if (stat(mdir, &md) != 0)
+        rc = pefa__set_error(PEFA_ERR_IO, "%s: its directory %s: %s", path, mdir, strerror(errno));
+    for (uint32_t k = 0; k < n && !rc; k++) {
+        if (!(sdir = dir_of(shards[k]))) rc = pefa__set_error(PEFA_ERR_NOMEM, "%s: out of memory", path);
+        else if (stat(sdir, &sd) == 0 && (sd.st_dev != md.st_dev || sd.st_ino != md.st_ino))
+            rc = pefa__set_error(PEFA_ERR_INVALID_ARG,
+                                 "%s: not in the manifest's directory %s: a set names its shards by file name and "
+                                 "opens them from there (write the manifest beside the shards)",
+                                 shards[k], mdir);
+        free(sdir);
+    }
+    free(mdir);
+    return rc;
+}
+
 static int manifest_text(pefa_index **sh, uint32_t n, char *buf, size_t cap)
 {
     size_t o = 0;
@@ -373,6 +413,7 @@ int pefa_set_write(const char *path, const char *const *shards, uint32_t n)
     pefa_section_info d;
     int rc = ix && by && text ? 0 : pefa__set_error(PEFA_ERR_NOMEM, "%s: out of memory", path);
     if (!rc && n == 0) rc = pefa__set_error(PEFA_ERR_INVALID_ARG, "%s: a set needs at least one shard", path);
+    if (!rc) rc = check_beside(path, shards, n);
     if (!rc) rc = check_shards(ix, shards, n, by);
     if (rc >= 0 && !rc) rc = manifest_text(by, n, text, cap);
     if (rc > 0 && !(rc = pefa_writer_open(path, &w))) {

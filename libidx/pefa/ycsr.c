@@ -22,6 +22,36 @@ static int cmp_u32_f32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int pair_cmp(const void *a, const void *b)
+{
+    const pefa_pair *x = (const pefa_pair *)a, *y = (const pefa_pair *)b;
+    if (x->q != y->q) return x->q < y->q ? -1 : 1;
+    return x->p < y->p ? -1 : x->p > y->p;
+}
+
+/* the qrels rule (pefa.h): duplicates add up, a total <= 0 is not relevant */
+int pefa_pairs_merge(pefa_pair *pairs, uint64_t *n, uint64_t *left_out)
+{
+    uint64_t w = 0, kept = 0, out = 0;
+    RETURN_ERROR_IF(!n || (*n && !pairs), PEFA_ERR_INVALID_ARG, "pefa_pairs_merge: no pairs");
+    for (uint64_t i = 0; i < *n; i++)
+        RETURN_ERROR_IF(!isfinite(pairs[i].y), PEFA_ERR_BAD_INPUT,
+                        "relevance pair %llu (query row %u, passage row %u): value is not finite",
+                        (unsigned long long)i, pairs[i].q, pairs[i].p);
+    if (*n) qsort(pairs, (size_t)*n, sizeof *pairs, pair_cmp);
+    for (uint64_t i = 0; i < *n; i++) {
+        if (w > 0 && pairs[w - 1].q == pairs[i].q && pairs[w - 1].p == pairs[i].p) pairs[w - 1].y += pairs[i].y;
+        else pairs[w++] = pairs[i];
+    }
+    for (uint64_t i = 0; i < w; i++) {
+        if (pairs[i].y > 0) pairs[kept++] = pairs[i];
+        else out++;
+    }
+    *n = kept;
+    if (left_out) *left_out = out;
+    return 0;
+}
+
 int pefa__ycsr_from_pairs(const pefa_pair *pairs, uint64_t n, uint32_t n_rows, uint32_t n_cols, ycsr *y)
 {
     uint64_t i, *fill = NULL;

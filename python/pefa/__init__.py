@@ -46,6 +46,9 @@ class Index(_pefa.Index):
     is gone, so a view never points at unmapped memory.
 
     Any number of threads may call ``search`` and the id methods at once.
+
+    Single indexes only so far: a shard set's manifest, or one shard of a set, raises
+    pefa.InputError naming the file (pefa-query, pefa-serve and pefa-dump open sets).
     """
 
     def __enter__(self):
@@ -72,8 +75,9 @@ class Index(_pefa.Index):
         """The setting ``pefa-build --tune`` stored (META ``tune.*``) as a dict with
         ``mode`` and, when recorded, ``lambda`` (float), ``knn`` (int), ``metric`` and
         any other ``tune.*`` key (str); None when the index was not tuned. A search
-        with ``mode=None`` uses the library's default, which is this setting once the
-        library serves it (issue 8), else ERM."""
+        with ``mode=None`` uses the library's default: this setting when the index was
+        built with tuning (``pefa.build(tune=True)``, ``pefa-build --tune``), else ERM
+        (``info["default_mode"]`` says which)."""
         m = self.meta
         if "tune.mode" not in m:
             return None

@@ -130,7 +130,15 @@ def _pairs(qrels, qlookup, nq, plookup, np_, skip_missing):
         warnings.warn("qrels: skipped %d of %d pairs with unknown ids" % (skipped, len(q)), stacklevel=3)
     if kept == 0:
         raise _input_error("qrels: no relevance pair" + (" left after skipping unknown ids" if skipped else ""))
-    return pairs[:kept]
+    # the library's qrels rule, as pefa-build applies it: duplicates add up, a total <= 0 is not relevant
+    pairs = pairs[:kept]
+    kept, left_out = _pefa._merge_pairs(pairs)
+    if left_out:
+        warnings.warn("qrels: %d (query, passage) pairs with a total score <= 0 left out (not relevant: they add "
+                      "nothing to Y)" % left_out, stacklevel=3)
+    if kept == 0:
+        raise _input_error("qrels: no relevance pair with a score > 0")
+    return pairs[:kept], left_out
 
 
 class _Progress:
@@ -155,9 +163,32 @@ class _Progress:
         err.flush()
 
 
+def _tune_args(tune, tune_queries, tune_metric, tune_label_check):
+    """the tuning keywords of _pefa._build (as pefa-build --tune and its options)"""
+    if not tune:
+        if tune_queries is not None or tune_metric is not None or tune_label_check is not None:
+            raise _input_error("tune_queries, tune_metric and tune_label_check go with tune=True")
+        return {}
+    kw = {"tune": True}
+    if tune_queries is not None:
+        kw["tune_queries"] = _uint(tune_queries, "tune_queries")
+        if kw["tune_queries"] == 0:
+            raise _input_error("tune_queries = 0: tune on at least 1 training query (None = 2000)")
+    if tune_metric is not None:
+        if not isinstance(tune_metric, str):
+            raise TypeError("tune_metric must be a str, not %s" % type(tune_metric).__name__)
+        kw["tune_metric"] = tune_metric
+    if tune_label_check is not None:
+        if not isinstance(tune_label_check, bool):
+            raise TypeError("tune_label_check must be True, False or None, not %r" % (tune_label_check,))
+        kw["tune_label_check"] = _pefa.LABEL_CHECK_ON if tune_label_check else _pefa.LABEL_CHECK_OFF
+    return kw
+
+
 def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=None, lam=0.5, M=32,
           ef_construction=500, threads=0, vector_type="f32", tune=False, progress=True, *, seed=42,
-          y_codec="raw", no_graphs=False, skip_missing=False, meta=None):
+          y_codec="raw", no_graphs=False, skip_missing=False, meta=None, force=False, tune_queries=None,
+          tune_metric=None, tune_label_check=None):
     """Builds an index file at ``out`` (atomically) and, when ids are given, its id map
     ``<out>.<uuid>.ids`` beside it; returns the build's statistics as a dict.
 
@@ -165,18 +196,37 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     float16 rows are read in place, anything else is converted once). queries: the
     training queries, likewise; they go with ``qrels``: (query_id, passage_id[, score])
     triples, or three numpy arrays. Ids default to row numbers (then qrels name rows,
-    as ints or decimal strings); duplicates in qrels add up. lam: the PEFA-XS weight
+    as ints or decimal strings); duplicates in qrels add up, and a pair whose total is
+    <= 0 is not relevant: left out, counted (``nonpositive_pairs`` in the returned
+    statistics) and warned about (UserWarning), as pefa-build does. lam: the PEFA-XS weight
     fixed in the file. M, ef_construction: HNSW. threads: 0 = all cores; one thread
-    and a seed give the same file content. vector_type: "f32" or "f16" storage.
+    and a seed give the same file content. vector_type: "f32" or "f16" storage, or
+    "i8": f16 rows plus int8 codes that the graphs are searched on (each search's
+    final beam re-scored from the f16 rows), as ``pefa-build --vector-type``.
     progress: True (stage lines on stderr), False, or a function (stage, done, total)
-    called from the build's threads with the GIL held. tune=True needs the library's
-    tuning (issue 8) and raises NotImplementedError until it is there. The caller's
-    arrays are never modified. Errors: pefa.InputError (a ValueError naming the row,
-    id or field), pefa.NotFoundError (a KeyError: a qrels id not among the ids),
-    pefa.FileError (cannot write), pefa.NoMemoryError.
+    called from the build's threads with the GIL held. The caller's arrays are never
+    modified.
+
+    tune=True (needs queries and qrels) chooses mode, lambda and k by leave-one-out
+    over the training queries after the build, as ``pefa-build --tune``; the index
+    records the winner (``Index.tuned``, ``Index.info["default_mode"]``) and a search
+    with mode=None uses it. With it: tune_queries (training queries to tune on;
+    None = 2000), tune_metric ("recall@100" (None), "recall@10" or "ndcg@10"),
+    tune_label_check (None or True: choose ERM when the labels do not follow the
+    query text; False: report only).
+
+    An existing file at ``out`` is replaced only if it is a pefa index; force=True
+    also replaces a regular file that is not one. A directory, device, FIFO or socket
+    is never replaced (the library's rule, ``pefa_output_check``). Both are checked
+    first, before any work.
+
+    Errors: pefa.InputError (a ValueError naming the row, id or field; ``out`` names
+    a directory, device, FIFO or socket), pefa.NotFoundError (a KeyError: a qrels id
+    not among the ids), pefa.FileError (cannot write; code ERR_NOT_PEFA: ``out`` is a
+    file that is not a pefa index and force is False), pefa.NoMemoryError.
     """
-    if tune and not _pefa.HAS_TUNE:
-        raise NotImplementedError("tune=True needs library support from issue 8")
+    _pefa._output_check(out, bool(force))
+    tune_kw = _tune_args(tune, tune_queries, tune_metric, tune_label_check)
     P = _rows_arg(passages, "passages")
     Q = None if queries is None else _rows_arg(queries, "queries")
     if (Q is None) != (qrels is None):
@@ -188,7 +238,7 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     qids, qlookup = _ids_arg(query_ids, nq, "query_ids")
     if qids is not None and Q is None:
         raise _input_error("query_ids needs queries")
-    pairs = None if Q is None else _pairs(qrels, qlookup, nq, plookup, P.shape[0], skip_missing)
+    pairs, left_out = (None, 0) if Q is None else _pairs(qrels, qlookup, nq, plookup, P.shape[0], skip_missing)
     mk = mv = None
     if meta:
         mk = tuple(str(k).encode() for k in meta)
@@ -203,6 +253,8 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 1 << 64:
             raise _input_error("seed %r is not an int in [0, 2^64)" % (seed,))
         seed = int(seed)
-    return _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
-                        _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
-                        y_codec, bool(no_graphs), progress, "passages", "queries")
+    stats = _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
+                         _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
+                         y_codec, bool(no_graphs), progress, "passages", "queries", **tune_kw)
+    stats["nonpositive_pairs"] = left_out
+    return stats

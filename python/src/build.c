@@ -109,10 +109,10 @@ static PyObject *stats_dict(const pefa_build_stats *st)
     const uint8_t *u = st->uuid;
     snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
              u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:s}", "seconds_normalise",
+    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:K,s:K,s:s}", "seconds_normalise",
                          st->seconds_normalise, "seconds_y", st->seconds_y, "seconds_xs", st->seconds_xs,
-                         "seconds_graphs", st->seconds_graphs, "seconds_write", st->seconds_write, "seconds_total",
-                         st->seconds_total, "nnz", (unsigned long long)st->nnz, "zero_passages",
+                         "seconds_tune", st->seconds_tune, "seconds_graphs", st->seconds_graphs, "seconds_write",
+                         st->seconds_write, "seconds_total", st->seconds_total, "nnz", (unsigned long long)st->nnz, "zero_passages",
                          (unsigned long long)st->zero_passages, "zero_queries", (unsigned long long)st->zero_queries,
                          "passages_without_queries", (unsigned long long)st->passages_without_queries, "file_bytes",
                          (unsigned long long)st->file_bytes, "idmap_bytes", (unsigned long long)st->idmap_bytes,
@@ -121,24 +121,54 @@ static PyObject *stats_dict(const pefa_build_stats *st)
 
 typedef struct {
     PyObject *out, *passages, *queries, *pairs, *pids, *qids, *mkeys, *mvals, *lam, *seed, *progress;
-    const char *vector_type, *y_codec, *pname, *qname;
-    unsigned int M, efc, threads;
-    int no_graphs;
+    const char *vector_type, *y_codec, *pname, *qname, *tune_metric;
+    unsigned int M, efc, threads, tune_queries;
+    int no_graphs, tune, tune_label_check;
 } build_args;
 
 static int parse_build(PyObject *args, PyObject *kw, build_args *b)
 {
     static char *kwlist[] = {"out",  "passages", "queries", "pairs", "passage_ids", "query_ids", "meta_keys",
                              "meta_values", "lam", "M", "ef_construction", "seed", "threads", "vector_type",
-                             "y_codec", "no_graphs", "progress", "passages_name", "queries_name", NULL};
+                             "y_codec", "no_graphs", "progress", "passages_name", "queries_name", "tune",
+                             "tune_queries", "tune_metric", "tune_label_check", NULL};
     memset(b, 0, sizeof *b);
-    return PyArg_ParseTupleAndKeywords(args, kw, "O&OOOOOOOOIIOIsspOzz:_build", kwlist, PyUnicode_FSConverter,
+    return PyArg_ParseTupleAndKeywords(args, kw, "O&OOOOOOOOIIOIsspOzz|pIzi:_build", kwlist, PyUnicode_FSConverter,
                                        &b->out, &b->passages, &b->queries, &b->pairs, &b->pids, &b->qids,
                                        &b->mkeys, &b->mvals, &b->lam, &b->M, &b->efc, &b->seed, &b->threads,
                                        &b->vector_type, &b->y_codec, &b->no_graphs, &b->progress, &b->pname,
-                                       &b->qname)
+                                       &b->qname, &b->tune, &b->tune_queries, &b->tune_metric,
+                                       &b->tune_label_check)
                ? 0
                : -1;
+}
+
+/* vector_type as pefa-build --vector-type: "f32", "f16", or "i8" (f16 rows plus
+ * the int8 codes the graphs are searched on) */
+static int vector_type_arg(const char *s, uint8_t *out)
+{
+    if (strcmp(s, "f32") == 0) *out = PEFA_TYPE_F32;
+    else if (strcmp(s, "f16") == 0) *out = PEFA_TYPE_F16;
+    else if (strcmp(s, "i8") == 0) *out = PEFA_TYPE_I8;
+    else {
+        pefapy_input_error("vector_type '%s' is not 'f32', 'f16' or 'i8'", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* tuning as pefa-build --tune, --tune-queries, --tune-metric, --tune-label-check:
+ * the library checks the rest (training queries needed, no shards) */
+static int tune_args(const build_args *b, pefa_build_params *p)
+{
+    p->tune = (uint8_t)(b->tune != 0);
+    p->tune_queries = b->tune_queries;
+    p->tune_label_check = b->tune_label_check;
+    if (b->tune_metric && (p->tune_metric = pefa_metric_parse(b->tune_metric)) < 0) {
+        pefapy_input_error("tune_metric '%s' is not 'recall@100', 'recall@10' or 'ndcg@10'", b->tune_metric);
+        return -1;
+    }
+    return 0;
 }
 
 static int fill_params(const build_args *b, pefa_build_params *p, progress_ctx *pc)
@@ -159,11 +189,7 @@ static int fill_params(const build_args *b, pefa_build_params *p, progress_ctx *
     p->ef_construction = b->efc;
     p->threads = b->threads;
     p->no_graphs = (uint8_t)(b->no_graphs != 0);
-    if (strcmp(b->vector_type, "f32") && strcmp(b->vector_type, "f16")) {
-        pefapy_input_error("vector_type '%s' is not 'f32' or 'f16'", b->vector_type);
-        return -1;
-    }
-    p->vector_type = strcmp(b->vector_type, "f16") == 0 ? PEFA_TYPE_F16 : PEFA_TYPE_F32;
+    if (vector_type_arg(b->vector_type, &p->vector_type) || tune_args(b, p)) return -1;
     if (strcmp(b->y_codec, "raw") && strcmp(b->y_codec, "zstd")) {
         pefapy_input_error("y_codec '%s' is not 'raw' or 'zstd'", b->y_codec);
         return -1;
@@ -229,4 +255,43 @@ PyObject *pefapy_build(PyObject *self, PyObject *args, PyObject *kw)
     PyMem_Free((void *)in.meta_values);
     Py_DECREF(b.out);
     return out;
+}
+
+/* pefa.build's first step: the library's rule for what may be at `out`
+ * (pefa_output_check); force = replace a regular file that is not an index */
+PyObject *pefapy_output_check(PyObject *self, PyObject *args)
+{
+    PyObject *bpath = NULL;
+    int force = 0, rc;
+    char err[700] = "";
+    if (!PyArg_ParseTuple(args, "O&p:_output_check", PyUnicode_FSConverter, &bpath, &force)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pefa_output_check(PyBytes_AS_STRING(bpath), force);
+    if (rc)
+        snprintf(err, sizeof err, "%s%s", pefa_last_error_detail(),
+                 rc == PEFA_ERR_NOT_PEFA ? " (force=True replaces it)" : "");
+    Py_END_ALLOW_THREADS
+    Py_DECREF(bpath);
+    if (rc) return pefapy_raise(rc, err);
+    Py_RETURN_NONE;
+}
+
+/* pefa.build's qrels rule: the library's pefa_pairs_merge over the pairs array
+ * _build.py made (sorted, duplicates summed, totals <= 0 left out, in place);
+ * returns (kept, left_out) */
+PyObject *pefapy_merge_pairs(PyObject *self, PyObject *arr)
+{
+    const pefa_pair *pairs;
+    uint64_t n, out = 0;
+    int rc;
+    char err[600] = "";
+    if (pairs_arg(arr, &pairs, &n)) return NULL;
+    if (!pairs || !PyArray_ISWRITEABLE((PyArrayObject *)arr))
+        return pefapy_input_error("pairs: expected a writeable array");
+    Py_BEGIN_ALLOW_THREADS
+    rc = pefa_pairs_merge((pefa_pair *)PyArray_DATA((PyArrayObject *)arr), &n, &out);
+    if (rc) snprintf(err, sizeof err, "%s", pefa_last_error_detail());
+    Py_END_ALLOW_THREADS
+    if (rc) return pefapy_raise(rc, err);
+    return Py_BuildValue("KK", (unsigned long long)n, (unsigned long long)out);
 }

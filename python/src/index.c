@@ -69,6 +69,35 @@ static void leave(IndexObject *s)
     release_if_idle(s);
 }
 
+/* pefa_model_describe of a whole index: a shard set's manifest (META
+ * set.shards, format [S2]) and a shard opened alone are refused, as pefa-query
+ * refuses a shard (pefa_set_open), with words for Python, which has no set yet */
+static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_t cap)
+{
+    const char *path = pefa_index_path(ix), *n;
+    int rc;
+    if (pefa_index_meta_get(ix, "set.shards", &n) == 0) {
+        snprintf(err, cap,
+                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only so "
+                 "far (pefa-query, pefa-serve and pefa-dump open the set)",
+                 path, n);
+        return PEFA_ERR_INVALID_ARG;
+    }
+    if ((rc = pefa_model_describe(ix, mi)) != 0) {
+        snprintf(err, cap, "%s", pefa_last_error_detail());
+        return rc;
+    }
+    if (mi->shard_count > 1) {
+        snprintf(err, cap,
+                 "%s: shard %u of %u of a shard set, not a whole index (its rows are a part of the passages): "
+                 "pefa.Index opens single indexes only so far (pefa-query, pefa-serve and pefa-dump open the "
+                 "set's manifest)",
+                 path, mi->shard_index, mi->shard_count);
+        return PEFA_ERR_INVALID_ARG;
+    }
+    return 0;
+}
+
 static int Index_init(IndexObject *s, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"path", "trust_idmap", NULL};
@@ -90,8 +119,7 @@ static int Index_init(IndexObject *s, PyObject *args, PyObject *kw)
     s->mi.size = sizeof s->mi;
     Py_BEGIN_ALLOW_THREADS
     rc = pefa_index_open(PyBytes_AS_STRING(bpath), &s->ix);
-    if (rc == 0 && (rc = pefa_model_describe(s->ix, &s->mi)) != 0) {
-        snprintf(err, sizeof err, "%s", pefa_last_error_detail());
+    if (rc == 0 && (rc = describe_single(s->ix, &s->mi, err, sizeof err)) != 0) {
         pefa_index_close(s->ix);
         s->ix = NULL;
     } else if (rc) {
@@ -704,21 +732,25 @@ static PyObject *get_path(IndexObject *s, void *c)
 
 static PyObject *get_info(IndexObject *s, void *c)
 {
+    static const char *const modes[] = {"erm", "xs", "xl"};
     const pefa_model_info *m = &s->mi;
-    return Py_BuildValue("{s:I,s:I,s:I,s:K,s:d,s:O,s:O,s:O,s:O,s:O,s:s}", "n_passages", m->n_passages, "n_queries",
-                         m->n_queries, "dim", m->dim, "nnz", (unsigned long long)m->nnz, "xs_lambda",
+    int dm = m->default_mode >= PEFA_MODE_ERM && m->default_mode <= PEFA_MODE_XL ? m->default_mode : PEFA_MODE_ERM;
+    return Py_BuildValue("{s:I,s:I,s:I,s:K,s:d,s:O,s:O,s:O,s:O,s:O,s:s,s:O,s:s,s:d,s:I}", "n_passages", m->n_passages,
+                         "n_queries", m->n_queries, "dim", m->dim, "nnz", (unsigned long long)m->nnz, "xs_lambda",
                          (double)m->xs_lambda, "has_xs", m->has_xs ? Py_True : Py_False, "has_z",
                          m->has_z ? Py_True : Py_False, "has_graph_passages",
                          m->has_graph_passages ? Py_True : Py_False, "has_graph_xs",
                          m->has_graph_xs ? Py_True : Py_False, "has_graph_queries",
-                         m->has_graph_queries ? Py_True : Py_False, "vector_type", pefa_type_name(m->vector_type));
+                         m->has_graph_queries ? Py_True : Py_False, "vector_type", pefa_type_name(m->vector_type),
+                         "tuned", m->tuned ? Py_True : Py_False, "default_mode", modes[dm - PEFA_MODE_ERM],
+                         "default_lambda", (double)m->default_lambda, "default_knn", m->default_knn);
 }
 
 static PyGetSetDef Index_getset[] = {
     {"n_passages", (getter)get_n_passages, NULL, "Passages (rows of P).", NULL},
     {"n_queries", (getter)get_n_queries, NULL, "Training queries (0 for a plain ERM index).", NULL},
     {"dim", (getter)get_dim, NULL, "Embedding dimension.", NULL},
-    {"vector_type", (getter)get_vector_type, NULL, "'f32' or 'f16': how the vectors are stored.", NULL},
+    {"vector_type", (getter)get_vector_type, NULL, "'f32', 'f16' or 'i8' (f16 rows plus int8 codes): how the vectors are stored.", NULL},
     {"path", (getter)get_path, NULL, "The index file's path.", NULL},
     {"closed", (getter)get_closed, NULL, "True after close().", NULL},
     {"info", (getter)get_info, NULL, "What the index holds (pefa_model_describe) as a dict.", NULL},

@@ -188,6 +188,10 @@ static PyMethodDef module_methods[] = {
      "kernel_name() -> str: the inner-product kernels in use ('avx512', 'avx2' or 'scalar')."},
     {"_build", (PyCFunction)(void (*)(void))pefapy_build, METH_VARARGS | METH_KEYWORDS,
      "_build(out, passages, ...) -> dict: the C half of pefa.build (use that)."},
+    {"_output_check", pefapy_output_check, METH_VARARGS,
+     "_output_check(out, force): pefa_output_check, pefa.build's first step (use that)."},
+    {"_merge_pairs", pefapy_merge_pairs, METH_O,
+     "_merge_pairs(pairs) -> (kept, left_out): pefa_pairs_merge in place (pefa.build's qrels rule)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "pefa._pefa",
@@ -217,9 +221,9 @@ static int add_constants(PyObject *m)
     if (PyModule_AddIntConstant(m, "MAX_K", PEFA_MAX_K) || PyModule_AddIntConstant(m, "MAX_THREADS", PEFA_MAX_THREADS) ||
         PyModule_AddIntConstant(m, "IDS_PASSAGES", PEFA_IDS_PASSAGES) ||
         PyModule_AddIntConstant(m, "IDS_QUERIES", PEFA_IDS_QUERIES) ||
-        PyModule_AddStringConstant(m, "library_version", pefa_version_string()) ||
-        /* pefa_build_params has no tuning field yet (issue 8): pefa.build(tune=True) says so */
-        PyModule_AddIntConstant(m, "HAS_TUNE", 0))
+        PyModule_AddIntConstant(m, "LABEL_CHECK_ON", PEFA_LABEL_CHECK_ON) ||
+        PyModule_AddIntConstant(m, "LABEL_CHECK_OFF", PEFA_LABEL_CHECK_OFF) ||
+        PyModule_AddStringConstant(m, "library_version", pefa_version_string()))
         return -1;
     return 0;
 }

@@ -48,5 +48,7 @@ int pefapy_choice(PyObject *o, const char *name, const char *const *names, int n
 extern PyTypeObject pefapy_IndexType;
 extern PyTypeObject pefapy_ViewOwnerType;
 PyObject *pefapy_build(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *pefapy_output_check(PyObject *self, PyObject *args);
+PyObject *pefapy_merge_pairs(PyObject *self, PyObject *arr);
 
 #endif

@@ -70,7 +70,14 @@ else
   t pefa-build "output directory unwritable" 1 "cannot create files there" -o ro/out.pefa --passages p.npy
 fi
 mkdir outdir
-t pefa-build "output path is a directory" 1 "is a directory" -o outdir --passages p.npy
+t pefa-build "output path is a directory" 2 "-o outdir: is a directory, not a regular file" -o outdir --passages p.npy
+# a FIFO stands in for a device (/dev/full): never replaced, --force or not, and no hint to use --force
+mkfifo fifo
+t pefa-build "-o names a FIFO (as for a device)" 2 "-o fifo: is a FIFO (named pipe), not a regular file: an index file is never written in its place" -o fifo --passages p.npy -q
+t pefa-build "-o names a FIFO, with --force" 2 "-o fifo: is a FIFO (named pipe), not a regular file" -o fifo --passages p.npy -q --force
+[ -p fifo ] || { echo "FAILED: the FIFO was replaced"; fail=$((fail+1)); }
+"$bin"/pefa-build -o fifo --passages p.npy -q 2>&1 | grep -q -- "--force" && { echo "FAILED: the message for a FIFO suggests --force"; fail=$((fail+1)); }
+ls fifo.* 2>/dev/null | grep -q . && { echo "FAILED: files left beside the FIFO: $(ls fifo.*)"; fail=$((fail+1)); }
 cp p.npy p_in.npy; cp pids.txt pids_in.txt; cp qrels.tsv qrels_in.tsv
 t pefa-build "-o is the passages file" 2 "is the --passages input p_in.npy" -o ./p_in.npy --passages p_in.npy -q
 t pefa-build "-o is the passage id file" 2 "is the --passage-ids input" -o pids_in.txt --passages p.npy --passage-ids pids_in.txt -q
@@ -80,6 +87,9 @@ cmp -s p.npy p_in.npy && cmp -s pids.txt pids_in.txt && cmp -s qrels.tsv qrels_i
 echo "some notes" > notes.txt
 t pefa-build "-o names a file that is not a pefa index" 2 "not a pefa index; not replacing it (--force" -o notes.txt --passages p.npy -q
 grep -q "some notes" notes.txt || { echo "FAILED: notes.txt was replaced"; fail=$((fail+1)); }
+cp notes.txt notes2.txt
+t pefa-build "-o names a file that is not a pefa index, with --force (replaced)" 0 "" -o notes2.txt --passages p.npy -q --force
+"$bin"/pefa-dump notes2.txt >/dev/null 2>&1 || { echo "FAILED: --force did not replace notes2.txt with an index"; fail=$((fail+1)); }
 t pefa-build "-o '' (empty path)" 2 "the output path is empty" -o '' --passages p.npy
 t pefa-build "--seed -1" 2 "--seed: -1 is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed -1
 t pefa-build "--seed with 21 digits" 2 "is out of range (0..18446744073709551615)" "${B[@]}" --passages p.npy --seed 123456789012345678901

@@ -46,6 +46,32 @@ refuse() { # label, expected text, args...
   if [ $rc -ne 0 ] && grep -q -- "$want" "$tmp"/r.err; then ok "$label"; else bad "$label: exit $rc, $(cat "$tmp"/r.err)"; fi
 }
 refuse "one shard alone" "open the set's manifest" "$bin"/pefa-query "$tmp"/s0.pefa "${q[@]}" --mode xl
+usage() { # label, expected text, args...: a usage error (exit 2) with that text
+  local label=$1 want=$2 rc=0; shift 2
+  "$@" > "$tmp"/r.err 2>&1 || rc=$?
+  if [ $rc -eq 2 ] && grep -qF -- "$want" "$tmp"/r.err; then ok "$label"; else bad "$label: exit $rc, $(cat "$tmp"/r.err)"; fi
+}
+shards=("$tmp"/s0.pefa "$tmp"/s1.pefa "$tmp"/s2.pefa)
+mkfifo "$tmp"/fifo   # stands in for a device
+usage "-o a FIFO (as for a device)" "fifo: is a FIFO (named pipe), not a regular file" "$bin"/pefa-shardset -o "$tmp"/fifo "${shards[@]}"
+[ -p "$tmp"/fifo ] && ok "the FIFO is still there" || bad "the FIFO was replaced"
+echo "some notes" > "$tmp"/notes.txt
+usage "-o a file that is not a pefa index" "notes.txt: the file there is not a pefa index; not replacing it" \
+  "$bin"/pefa-shardset -o "$tmp"/notes.txt "${shards[@]}"
+grep -q "some notes" "$tmp"/notes.txt && ok "notes.txt is untouched" || bad "notes.txt was replaced"
+cp "$tmp"/s2.pefa "$tmp"/s2.copy
+usage "-o one of the shards" "-o $tmp/s2.pefa is the shard input $tmp/s2.pefa" "$bin"/pefa-shardset -o "$tmp"/s2.pefa "${shards[@]}"
+usage "-o one of the shards, spelt another way" "is the shard input $tmp/s0.pefa" "$bin"/pefa-shardset -o "$tmp"/./s0.pefa "${shards[@]}"
+cmp -s "$tmp"/s2.pefa "$tmp"/s2.copy && ok "the shard named by -o is untouched" || bad "s2.pefa was overwritten"
+# the manifest opens its shards from its own directory: shards elsewhere are refused when it is written
+mkdir -p "$tmp"/nu/other_dir
+cp "${shards[@]}" "$tmp"/s[0-2].pefa.*.ids "$tmp"/nu/other_dir/
+(cd "$tmp" && usage "shards outside the manifest's directory" \
+  "nu/other_dir/s0.pefa: not in the manifest's directory $tmp/nu" "$bin"/pefa-shardset -o "$tmp"/nu/set.pefaset nu/other_dir/s0.pefa nu/other_dir/s1.pefa nu/other_dir/s2.pefa)
+[ ! -e "$tmp"/nu/set.pefaset ] && ok "no manifest written for shards elsewhere" || bad "nu/set.pefaset exists"
+(cd "$tmp"/nu && "$bin"/pefa-shardset -o ./other_dir/../other_dir/set.pefaset other_dir/s0.pefa "$tmp"/nu/other_dir/s1.pefa ./other_dir/s2.pefa 2>/dev/null) \
+  && "$bin"/pefa-dump --verify "$tmp"/nu/other_dir/set.pefaset | grep -q '^verify: OK' \
+  && ok "the same directory spelt three ways is accepted" || bad "the same directory spelt differently was refused"
 mv "$tmp"/s1.pefa "$tmp"/s1.away
 refuse "a missing shard" "s1.pefa: shard 1 of set" "$bin"/pefa-query "$tmp"/set.pefaset "${q[@]}"
 "$bin"/pefa-build -q -o "$tmp"/s1.pefa "${in[@]}" --shard 1/3 --seed 7   # another build's shard 1

@@ -3,11 +3,14 @@ arrays; ids, qrels forms, options; the caller's arrays are never written; bad
 inputs raise errors naming the row or id, and leave nothing behind."""
 import hashlib
 import os
+import stat
+import subprocess
 
 import numpy as np
 import pytest
 
 import pefa
+from conftest import BIN, tool
 
 MODES = [dict(mode="erm"), dict(mode="xs"), dict(mode="xs", lam=0.3), dict(mode="xl", lam=0.1, knn=16),
          dict(mode="xl", exact=True)]
@@ -191,23 +194,83 @@ def test_progress(tmp_path, scifact, capsys, monkeypatch):
     assert os.path.exists(tmp_path / "c.pefa")
 
 
-def test_tune_is_not_there_yet(tmp_path, scifact):
-    with pytest.raises(NotImplementedError, match="tune=True needs library support from issue 8"):
-        pefa.build(str(tmp_path / "t.pefa"), scifact.passages[:10], tune=True)
-    assert not os.listdir(tmp_path)
+def full_build(out, scifact, **kw):
+    kw.setdefault("progress", False)
+    kw.setdefault("threads", 1)
+    return pefa.build(str(out), scifact.passages, queries=scifact.train, qrels=scifact.qrels,
+                      passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, **kw)
 
 
-@pytest.mark.xfail(raises=NotImplementedError, strict=True, reason="tuning at build time comes with issue 8")
+def tune_meta(path):
+    with pefa.Index(str(path)) as ix:
+        return {k: v for k, v in ix.meta.items() if k.startswith("tune.") and k != "tune.seconds"}
+
+
 def test_tuned_build(tmp_path, scifact):
-    out = str(tmp_path / "tuned.pefa")
-    pefa.build(out, scifact.passages, queries=scifact.train, qrels=scifact.qrels,
-               passage_ids=scifact.passage_ids, query_ids=scifact.train_ids, tune=True, progress=False)
-    with pefa.Index(out) as ix:
-        t = ix.tuned
-        assert t["mode"] in ("erm", "xs", "xl") and "metric" in t
+    """tune=True is pefa-build --tune: the same tuned setting in META, the index's default"""
+    stats = full_build(tmp_path / "tuned.pefa", scifact, tune=True, no_graphs=True)
+    assert stats["seconds_tune"] > 0
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
+         "--tune")
+    assert tune_meta(tmp_path / "tuned.pefa") == tune_meta(tmp_path / "cli.pefa")
+    with pefa.Index(str(tmp_path / "tuned.pefa")) as ix:
+        t, info = ix.tuned, ix.info
+        assert t["mode"] in ("erm", "xs", "xl") and t["metric"] == "recall@100" and t["label_check"] == "on"
+        assert info["tuned"] and info["default_mode"] == t["mode"]
+        if t["mode"] != "erm":
+            assert info["default_lambda"] == pytest.approx(t["lambda"])
+        if t["mode"] == "xl":
+            assert info["default_knn"] == t["knn"]
         assert np.array_equal(ix.search(scifact.test, k=10)[0],
                               ix.search(scifact.test, k=10, mode=t["mode"], lam=t.get("lambda"),
                                         knn=t.get("knn"))[0])
+
+
+def test_tune_options(tmp_path, scifact):
+    """tune_queries, tune_metric, tune_label_check as --tune-queries, --tune-metric, --tune-label-check"""
+    full_build(tmp_path / "py.pefa", scifact, tune=True, no_graphs=True, tune_queries=200, tune_metric="ndcg@10",
+               tune_label_check=False)
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1", "--no-graphs",
+         "--tune", "--tune-queries", "200", "--tune-metric", "ndcg@10", "--tune-label-check", "off")
+    m = tune_meta(tmp_path / "py.pefa")
+    assert m == tune_meta(tmp_path / "cli.pefa")
+    assert m["tune.queries"] == "200" and m["tune.metric"] == "ndcg@10" and m["tune.label_check"] == "off"
+    with pefa.Index(str(tmp_path / "py.pefa")) as ix:
+        assert ix.info["default_mode"] == m["tune.mode"]
+    P, e = scifact.passages[:10], tmp_path / "errors"
+    e.mkdir()
+    build_error(e, ValueError, ["tuning needs training queries"], P, tune=True)
+    build_error(e, ValueError, ["tune_queries, tune_metric and tune_label_check go with tune=True"], P,
+                tune_metric="ndcg@10")
+    build_error(e, ValueError, ["tune_metric 'map'"], P, scifact.train, [(scifact.train_ids[0], scifact.passage_ids[0])],
+                scifact.passage_ids[:10], scifact.train_ids, tune=True, tune_metric="map")
+    build_error(e, ValueError, ["tune_queries = 0"], P, tune=True, tune_queries=0)
+    build_error(e, TypeError, ["tune_label_check must be True, False or None"], P, tune=True,
+                tune_label_check="off")
+
+
+def test_i8_build(tmp_path, scifact, sf_index):
+    """vector_type="i8" is pefa-build --vector-type i8; its graph search is close to f32 exact search"""
+    full_build(tmp_path / "i8.pefa", scifact, vector_type="i8", seed=42)
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", *scifact.cli_build_args(), "--threads", "1",
+         "--vector-type", "i8")
+    with pefa.Index(str(tmp_path / "i8.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b, \
+            pefa.Index(sf_index) as f32:
+        assert a.vector_type == "i8" and a.info["vector_type"] == "i8" and a.meta["pefa.codes"] == "i8"
+        assert a.vectors("passages").dtype == np.float16
+        for kw in MODES:
+            ra, sa = a.search(scifact.test, k=100, **kw)
+            rb, sb = b.search(scifact.test, k=100, **kw)
+            assert np.array_equal(ra, rb) and np.array_equal(sa, sb), kw
+        for mode in ("erm", "xs", "xl"):
+            r8, s8 = a.search(scifact.test, k=10, mode=mode)
+            rf, sf = f32.search(scifact.test, k=10, mode=mode, exact=True)
+            overlap = np.mean([len(set(x) & set(y)) / 10 for x, y in zip(r8, rf)])
+            assert overlap >= 0.95, (mode, overlap)
+            # the rows both find score alike (the i8 beam is re-scored from f16 rows)
+            diff = [abs(s - dict(zip(yr, ys))[r]) for xr, xs, yr, ys in zip(r8, s8, rf, sf)
+                    for r, s in zip(xr, xs) if r in set(yr)]
+            assert max(diff) < 0.02, (mode, max(diff))
 
 
 # ---- errors -------------------------------------------------------------------------------
@@ -231,7 +294,7 @@ def test_not_finite_rows_are_named(tmp_path, scifact):
     Q[2, 0] = np.inf
     build_error(tmp_path, ValueError, ["queries: row 2 column 0 is infinite"], P, Q, pairs, pids, qids)
     Q[2, 0] = 0
-    build_error(tmp_path, ValueError, ["relevance pair 0", "has value nan"], P, Q,
+    build_error(tmp_path, ValueError, ["relevance pair 0 (query row", "value is not finite"], P, Q,
                 [(pairs[0][0], pairs[0][1], np.nan)], pids, qids)
 
 
@@ -274,14 +337,82 @@ def test_skip_missing(tmp_path, scifact):
         build_small(tmp_path / "s.pefa", P, Q, pairs + [(pairs[0][0], "nope", 1.0)], pids, qids, skip_missing=True)
 
 
+def test_nonpositive_pairs_are_left_out(tmp_path, scifact):
+    """as pefa-build (the library's pefa_pairs_merge): duplicates add up, a pair whose total is <= 0 is left
+    out, counted and warned about; the index equals the CLI's from the same qrels"""
+    P, Q, pairs, pids, qids = small(scifact, 100)
+    used = {p for _, p, _ in pairs}
+    free = [p for p in pids if p not in used]
+    extra = [(qids[0], free[0], 0.0), (qids[1], free[1], -1.0), (qids[2], free[2], 2.0), (qids[2], free[2], -2.0),
+             (qids[3], free[3], -1.0), (qids[3], free[3], 3.0)]  # left out: 3; the last two add up to 2
+    with pytest.warns(UserWarning, match=r"qrels: 3 \(query, passage\) pairs with a total score <= 0 left out"):
+        stats = pefa.build(str(tmp_path / "py.pefa"), P, queries=Q, qrels=pairs + extra, passage_ids=pids,
+                           query_ids=qids, no_graphs=True, threads=1, progress=False)
+    assert stats["nonpositive_pairs"] == 3 and stats["nnz"] == len(pairs) + 1
+    np.save(tmp_path / "p.npy", P)
+    np.save(tmp_path / "q.npy", Q)
+    (tmp_path / "pids.txt").write_text("".join(x + "\n" for x in pids))
+    (tmp_path / "qids.txt").write_text("".join(x + "\n" for x in qids))
+    (tmp_path / "qrels.tsv").write_text("".join("%s\t%s\t%g\n" % t for t in pairs + extra))
+    r = subprocess.run([os.path.join(BIN, "pefa-build"), "-q", "-o", str(tmp_path / "cli.pefa"), "--passages",
+                        str(tmp_path / "p.npy"), "--passage-ids", str(tmp_path / "pids.txt"), "--queries",
+                        str(tmp_path / "q.npy"), "--query-ids", str(tmp_path / "qids.txt"), "--qrels",
+                        str(tmp_path / "qrels.tsv"), "--no-graphs", "--threads", "1"],
+                       stderr=subprocess.PIPE, text=True, check=True)
+    assert "3 (query, passage) pairs with a total score <= 0 left out" in r.stderr
+    with pefa.Index(str(tmp_path / "py.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b:
+        assert a.info["nnz"] == b.info["nnz"] == len(pairs) + 1
+        for name in ("xs", "z"):
+            assert a.vectors(name).tobytes() == b.vectors(name).tobytes(), name
+    # nothing left: an error after the warning, as pefa-build
+    (tmp_path / "e").mkdir()
+    with pytest.warns(UserWarning, match="pairs with a total score <= 0 left out"):
+        build_error(tmp_path / "e", ValueError, ["qrels: no relevance pair with a score > 0"], P, Q, extra[:2], pids,
+                    qids)
+
+
 def test_unwritable_output(tmp_path, scifact):
     with pytest.raises(OSError) as e:
         pefa.build(str(tmp_path / "no" / "such" / "dir.pefa"), scifact.passages[:10], progress=False)
     assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_IO
 
 
+def test_output_not_an_index_is_kept(tmp_path, scifact):
+    """pefa.build never replaces a file that is not a pefa index, unless force=True"""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("some notes\n")
+    with pytest.raises(OSError) as e:
+        pefa.build(str(notes), scifact.passages[:10], progress=False)
+    assert isinstance(e.value, pefa.FileError) and e.value.code == pefa.ERR_NOT_PEFA
+    assert "notes.txt: the file there is not a pefa index; not replacing it (force=True replaces it)" in str(e.value)
+    assert notes.read_text() == "some notes\n" and os.listdir(tmp_path) == ["notes.txt"]
+    pefa.build(notes, scifact.passages[:10], progress=False, no_graphs=True, force=True)
+    with pefa.Index(str(notes)) as ix:
+        assert ix.n_passages == 10
+    pefa.build(notes, scifact.passages[:20], progress=False, no_graphs=True)  # an index: replaced without force
+    with pefa.Index(str(notes)) as ix:
+        assert ix.n_passages == 20
+
+
+def test_output_fifo_is_never_replaced(tmp_path, scifact):
+    """a FIFO stands in for a device (/dev/full): refused with or without force, nothing made beside it"""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for force in (False, True):
+        with pytest.raises(ValueError) as e:
+            pefa.build(str(fifo), scifact.passages[:10], progress=False, no_graphs=True, force=force)
+        assert isinstance(e.value, pefa.InputError) and e.value.code == pefa.ERR_INVALID_ARG
+        assert str(fifo) + ": is a FIFO (named pipe), not a regular file" in str(e.value)
+        assert "force" not in str(e.value)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["fifo"]
+    d = tmp_path / "dir.pefa"
+    d.mkdir()
+    with pytest.raises(pefa.InputError, match="dir.pefa: is a directory"):
+        pefa.build(str(d), scifact.passages[:10], progress=False, force=True)
+
+
 def test_tuned_reads_meta(tmp_path, scifact):
-    """ix.tuned is META tune.* (as issue 8's pefa-build --tune will write it), typed"""
+    """ix.tuned is META tune.* (as pefa-build --tune writes it), typed"""
     P, Q, pairs, pids, qids = small(scifact, 100)
     out = build_small(tmp_path / "t.pefa", P, Q, pairs, pids, qids,
                       meta={"tune.mode": "xl", "tune.lambda": "0.3", "tune.knn": "16", "tune.metric": "ndcg@10"})

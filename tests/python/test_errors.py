@@ -230,16 +230,35 @@ def test_error_classes():
     assert pefa.ERR_CHECKSUM == -7 and pefa.ERR_OK == 0
 
 
-def test_a_set_manifest_is_named(tmp_path, scifact):
-    """a shard set's manifest is not an index: the error says what it is and what opens it"""
-    shards = []
-    for i in range(2):
-        out = str(tmp_path / ("s%d.pefa" % i))
-        tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/2" % i)
-        shards.append(out)
-    man = str(tmp_path / "set.pefaset")
-    tool("pefa-shardset", "-o", man, *shards)
-    with pytest.raises(pefa.InputError) as e:
-        with pefa.Index(man) as ix:
+@pytest.fixture(scope="module")
+def shard_set(tmp_path_factory, scifact):
+    """SciFact as 3 shards and their manifest, built by the CLI"""
+    d = tmp_path_factory.mktemp("set")
+    shards = [str(d / ("s%d.pefa" % i)) for i in range(3)]
+    for i, out in enumerate(shards):
+        tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/3" % i)
+    tool("pefa-shardset", "-o", d / "set.pefaset", *shards)
+    return str(d / "set.pefaset"), shards
+
+
+def test_a_set_manifest_is_named(shard_set, scifact):
+    """a shard set's manifest is not an index: the error says what it is and what opens it, and names no C
+    function a Python user cannot call"""
+    with pytest.raises(ValueError) as e:
+        with pefa.Index(shard_set[0]) as ix:
             ix.search(scifact.test[0], k=3)
-    assert "shard set's manifest" in str(e.value) and "set.pefaset" in str(e.value)
+    check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, shard_set[0] + ": a shard set's manifest (3 shards)",
+          "pefa.Index opens single indexes only so far", "pefa-query")
+    assert "pefa_set_open" not in str(e.value)
+
+
+@pytest.mark.parametrize("i", [0, 1, 2])
+def test_a_shard_alone_is_refused(shard_set, i):
+    """one shard holds a third of the passages: opened alone it would answer with shard-local rows over
+    them, so it is refused as pefa-query refuses it"""
+    with pytest.raises(ValueError) as e:
+        pefa.Index(shard_set[1][i])
+    check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG,
+          shard_set[1][i] + ": shard %d of 3 of a shard set, not a whole index" % i,
+          "pefa.Index opens single indexes only so far")
+    assert "pefa_set_open" not in str(e.value)

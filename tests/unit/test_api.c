@@ -296,6 +296,29 @@ static void test_build_input_forms(void **state)
 }
 
 /* ---- META ------------------------------------------------------------------------- */
+/* pefa_pairs_merge: the qrels rule (duplicates add up, totals <= 0 left out) */
+static void test_pairs_merge(void **state)
+{
+    pefa_pair p[] = {{2, 1, 1.0f}, {0, 5, 0.0f}, {1, 3, -1.0f}, {2, 1, 0.5f}, {1, 4, 2.0f},
+                     {1, 4, -2.0f}, {0, 2, -1.0f}, {0, 2, 3.0f}, {3, 0, 1.0f}};
+    uint64_t n = sizeof p / sizeof p[0], out = 99;
+    (void)state;
+    assert_int_equal(pefa_pairs_merge(p, &n, &out), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(out, 3); /* (0,5) 0, (1,3) -1, (1,4) 2-2 */
+    assert_true(p[0].q == 0 && p[0].p == 2 && p[0].y == 2.0f);
+    assert_true(p[1].q == 2 && p[1].p == 1 && p[1].y == 1.5f);
+    assert_true(p[2].q == 3 && p[2].p == 0 && p[2].y == 1.0f);
+    p[1].y = NAN;
+    n = 3;
+    assert_int_equal(pefa_pairs_merge(p, &n, NULL), PEFA_ERR_BAD_INPUT);
+    assert_non_null(strstr(pefa_last_error_detail(), "relevance pair 1 (query row 2, passage row 1)"));
+    n = 0;
+    assert_int_equal(pefa_pairs_merge(NULL, &n, &out), 0);
+    assert_int_equal(out, 0);
+    assert_int_equal(pefa_pairs_merge(NULL, NULL, NULL), PEFA_ERR_INVALID_ARG);
+}
+
 static void test_meta_get_results(void **state)
 {
     pefa_index *ix;
@@ -315,7 +338,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zero_params_are_defaults), cmocka_unit_test(test_short_structs),
         cmocka_unit_test(test_batch_equals_single),      cmocka_unit_test(test_build_input_forms),
-        cmocka_unit_test(test_meta_get_results),
+        cmocka_unit_test(test_meta_get_results),         cmocka_unit_test(test_pairs_merge),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -422,11 +422,12 @@ static void test_writer_errors(void **state)
         assert_int_equal(pefa_writer_open(p, &w), PEFA_ERR_IO);
         unlink(f->path);
     }
-    /* rename fails (a directory sits at the path): IO at commit, temp file removed */
-    assert_int_equal(mkdir(f->path, 0755), 0);
+    /* a directory made at the path after open: commit refuses before its rename, temp file removed */
     assert_int_equal(pefa_writer_open(f->path, &w), 0);
     assert_int_equal(pefa_writer_add(w, &d, v, sizeof v), 0);
-    assert_int_equal(pefa_writer_commit(w), PEFA_ERR_IO);
+    assert_int_equal(mkdir(f->path, 0755), 0);
+    assert_int_equal(pefa_writer_commit(w), PEFA_ERR_INVALID_ARG);
+    assert_true(strstr(pefa_last_error_detail(), "is a directory") != NULL);
     assert_int_equal(tu_count_matching(f->dir, ".tmp."), 0);
     assert_int_equal(rmdir(f->path), 0);
     assert_nothing_left(f);
@@ -436,6 +437,57 @@ static void test_writer_errors(void **state)
     assert_int_equal(pefa_writer_open(NULL, &w), PEFA_ERR_INVALID_ARG);
     assert_int_equal(pefa_writer_commit(NULL), PEFA_ERR_INVALID_ARG);
     pefa_writer_abort(NULL);
+}
+
+/* ---- what a writer may replace (pefa_output_check) ------------------------ */
+/* a FIFO stands in for a device: neither is ever replaced, with or without
+ * replace_non_index, and no temporary file is made beside it */
+static void test_output_rule(void **state)
+{
+    fixture *f = (fixture *)*state;
+    pefa_writer *w = NULL;
+    pefa_section_info d = tu_desc(PEFA_KIND_META, 0, PEFA_CODEC_RAW, PEFA_TYPE_BYTES, 0, 0, 0);
+    struct stat sb;
+
+    assert_int_equal(pefa_output_check(f->path, 0), 0); /* nothing there */
+    assert_int_equal(mkfifo(f->path, 0644), 0);
+    for (int force = 0; force < 2; force++) {
+        assert_int_equal(pefa_output_check(f->path, force), PEFA_ERR_INVALID_ARG);
+        assert_true(strstr(pefa_last_error_detail(), f->path) != NULL);
+        assert_true(strstr(pefa_last_error_detail(), "is a FIFO (named pipe), not a regular file") != NULL);
+    }
+    assert_int_equal(pefa_writer_open(f->path, &w), PEFA_ERR_INVALID_ARG);
+    assert_null(w);
+    assert_true(strstr(pefa_last_error_detail(), f->path) != NULL);
+    assert_int_equal(tu_count_matching(f->dir, ".tmp."), 0);
+    assert_int_equal(unlink(f->path), 0);
+    /* a FIFO made after open: commit refuses, the FIFO stays */
+    assert_int_equal(pefa_writer_open(f->path, &w), 0);
+    assert_int_equal(pefa_writer_add(w, &d, "a=1\n", 4), 0);
+    assert_int_equal(mkfifo(f->path, 0644), 0);
+    assert_int_equal(pefa_writer_commit(w), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
+    assert_int_equal(tu_count_matching(f->dir, ".tmp."), 0);
+    assert_int_equal(unlink(f->path), 0);
+    /* a directory */
+    assert_int_equal(pefa_output_check(f->dir, 1), PEFA_ERR_INVALID_ARG);
+    assert_true(strstr(pefa_last_error_detail(), "is a directory") != NULL);
+    /* a regular file that is not an index: refused unless replace_non_index */
+    assert_int_equal(tu_write_file(f->path, "some notes\n", 11), 0);
+    assert_int_equal(pefa_output_check(f->path, 0), PEFA_ERR_NOT_PEFA);
+    assert_true(strstr(pefa_last_error_detail(), "not a pefa index; not replacing it") != NULL);
+    assert_int_equal(pefa_output_check(f->path, 1), 0);
+    assert_int_equal(tu_write_file(f->path, "", 0), 0); /* empty: not an index either */
+    assert_int_equal(pefa_output_check(f->path, 0), PEFA_ERR_NOT_PEFA);
+    /* an index (even a damaged one) may be replaced */
+    assert_int_equal(write_meta(f->path, "gen=1\n", PEFA_CODEC_RAW), 0);
+    assert_int_equal(pefa_output_check(f->path, 0), 0);
+    assert_int_equal(truncate(f->path, 5000), 0);
+    assert_int_equal(pefa_output_check(f->path, 0), 0);
+    assert_int_equal(unlink(f->path), 0);
+    assert_int_equal(pefa_output_check("", 0), PEFA_ERR_INVALID_ARG);
+    assert_int_equal(pefa_output_check(NULL, 0), PEFA_ERR_INVALID_ARG);
 }
 
 /* ---- commit replaces an existing file atomically ------------------------ */
@@ -572,6 +624,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_meta_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_bad, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_and_zero_copy, setup, teardown),
         cmocka_unit_test(test_names),

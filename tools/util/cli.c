@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,16 @@ void cli_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help'.\n", cli_prog);
     exit(CLI_EXIT_USAGE);
+}
+
+void cli_check_not_input(const char *out, const char *what, const char *const *paths, size_t n)
+{
+    struct stat o, sb;
+    if (stat(out, &o) != 0) return; /* nothing there yet: no input is it */
+    for (size_t i = 0; i < n; i++)
+        if (paths[i] && stat(paths[i], &sb) == 0 && sb.st_dev == o.st_dev && sb.st_ino == o.st_ino)
+            cli_usage_error("-o %s is the %s input %s: %s would replace its own input", out, what, paths[i],
+                            cli_prog);
 }
 
 void cli_version(void)

@@ -5,6 +5,7 @@
 #ifndef PEFA_TOOLS_CLI_H
 #define PEFA_TOOLS_CLI_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -36,6 +37,13 @@ void cli_usage_error(const char *fmt, ...);
 __attribute__((format(printf, 1, 2)))
 #endif
 void cli_warn(const char *fmt, ...);
+
+/* The output must not be one of the inputs (it would be replaced before, or
+ * while, it is read): if out exists and is the same file as one of paths[0..n)
+ * (device and inode, whatever the spelling; NULL paths are skipped), a usage
+ * error "-o OUT is the WHAT input PATH: prog would replace its own input"
+ * (exit 2). what names the input (an option, "shard"). */
+void cli_check_not_input(const char *out, const char *what, const char *const *paths, size_t n);
 
 /* "prog (pefa X.Y.Z, format M.m)" on stdout (--version) */
 void cli_version(void);
