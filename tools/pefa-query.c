@@ -255,6 +255,36 @@ static void load_queries(const query_opts *o, query_run *r)
         cli_fatal("%s: %llu ids, but %s has %u rows", o->qids_path, (unsigned long long)r->qids.n, o->tq_path, r->nq);
 }
 
+/* a passage id of the eval qrels that a hit can carry: in the id map (or,
+ * without one, the row number as pefa_set_id writes it: "7", not "007") */
+static int passage_known(void *ctx, const char *pid)
+{
+    query_run *r = (query_run *)ctx;
+    char id[PEFA_MAX_ID_BYTES + 1];
+    uint32_t row;
+    int rc = pefa_set_row(r->set, PEFA_IDS_PASSAGES, pid, &row);
+    if (rc == PEFA_ERR_NOT_FOUND) return 0;
+    if (rc || pefa_set_id(r->set, PEFA_IDS_PASSAGES, row, id, sizeof id, NULL))
+        cli_fatal("%s", pefa_last_error_detail());
+    return strcmp(id, pid) == 0;
+}
+
+/* relevant passages the index lacks count as misses: warned; none known
+ * means the ids do not match the index's (e.g. another id scheme): refused */
+static void check_qrels_passages(const query_opts *o, query_run *r)
+{
+    const char *first;
+    uint64_t n_rel, unknown = ev_unknown_passages(r->ev, passage_known, r, &n_rel, &first);
+    if (unknown == n_rel)
+        cli_fatal("%s: none of the %llu relevant passages of its test queries is in %s (first: '%.64s'): do its "
+                  "passage ids match the index's?",
+                  o->qrels_path, (unsigned long long)n_rel, o->index_path, first);
+    if (unknown)
+        cli_warn("%s: %llu of the %llu relevant passages of its test queries are not in %s (first: '%.64s'); "
+                 "they count as misses",
+                 o->qrels_path, (unsigned long long)unknown, (unsigned long long)n_rel, o->index_path, first);
+}
+
 static void load_qrels(const query_opts *o, query_run *r)
 {
     char err[600];
@@ -266,6 +296,7 @@ static void load_qrels(const query_opts *o, query_run *r)
     if (unmatched)
         cli_warn("%s: %llu lines name queries that are not in %s (ignored)", o->qrels_path,
                  (unsigned long long)unmatched, o->qids_path ? o->qids_path : o->tq_path);
+    check_qrels_passages(o, r);
 }
 
 /* ---- search ---------------------------------------------------------------------- */

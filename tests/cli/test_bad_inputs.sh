@@ -125,6 +125,8 @@ Qi=(--queries test.npy --query-ids test_ids.txt --no-output)
 t pefa-query "eval qrels: no line names a test query" 1 "test_qrels_other.tsv: none of its 2 lines names one of the 20 queries" good.pefa "${Qi[@]}" --qrels test_qrels_other.tsv
 t pefa-query "eval qrels: header only" 1 "qrels_header_only.tsv: no relevance judgements" good.pefa "${Qi[@]}" --qrels qrels_header_only.tsv
 t pefa-query "eval qrels: no score > 0" 1 "test_qrels_zero.tsv: no test query has a relevant passage (score > 0)" good.pefa "${Qi[@]}" --qrels test_qrels_zero.tsv
+t pefa-query "eval qrels: no relevant passage id is in the index" 1 "test_qrels_unknown_p.tsv: none of the 5 relevant passages of its test queries is in good.pefa (first: 'DOC-" good.pefa "${Qi[@]}" --qrels test_qrels_unknown_p.tsv
+t pefa-query "eval qrels: some passage ids not in the index (warning)" 0 "test_qrels_some_unknown_p.tsv: 1 of the 5 relevant passages of its test queries are not in good.pefa (first: 'DOC-" good.pefa "${Qi[@]}" --qrels test_qrels_some_unknown_p.tsv
 t pefa-query "eval qrels: a bad line (before any query runs)" 1 "qrels_bad_score.tsv:2: score 'abc'" good.pefa "${Qi[@]}" --qrels qrels_bad_score.tsv
 t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
 

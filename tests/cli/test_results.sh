@@ -97,6 +97,30 @@ line=$("$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels hand.tsv --no
 want=$($py -c 'import math; print("recall@10=1.0000 recall@20=1.0000 recall@100=1.0000 ndcg@10=%.4f judged=1 skipped=299" % ((2 + 1 / math.log2(4)) / (2 + 1 / math.log2(3))))')
 case $line in "$want"*) ok "by hand: $want" ;; *) bad "by hand: got '$line', want '$want'" ;; esac
 
+# evaluation qrels whose passage ids the index does not know: refused before any
+# output when none is known (another id scheme), warned with a count when some are
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 { $2 = "DOC-" $2 } { print }' $d/test_qrels.tsv > foreign_qrels.tsv
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels foreign_qrels.tsv > foreign.out 2> foreign.err; rc=$?
+nrel=$(tail -n +2 $d/test_qrels.tsv | awk -F'\t' '$3 > 0' | sort -u | wc -l)
+if [ $rc -eq 1 ] && [ ! -s foreign.out ] && grep -q "foreign_qrels.tsv: none of the $nrel relevant passages of its test queries is in full.pefa (first: 'DOC-" foreign.err
+then ok "qrels naming no passage of the index: exit 1 before any output, names the file"
+else bad "qrels naming no passage of the index: exit $rc, $(wc -l < foreign.out) lines out, $(cat foreign.err)"; fi
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 && NR % 4 == 0 { $2 = "DOC-" $2 } { print }' $d/test_qrels.tsv > part_qrels.tsv
+nunk=$(awk -F'\t' 'NR > 1 && NR % 4 == 0 && $3 > 0' $d/test_qrels.tsv | sort -u | wc -l)
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels part_qrels.tsv --no-output 2> part.err; rc=$?
+if [ $rc -eq 0 ] && grep -q "part_qrels.tsv: $nunk of the $nrel relevant passages of its test queries are not in full.pefa (first: 'DOC-" part.err
+then ok "qrels naming some unknown passages: a warning counts them ($nunk of $nrel)"
+else bad "qrels naming some unknown passages: exit $rc, $(cat part.err)"; fi
+# an index without an id map: a passage's id is its row number as pefa-query writes it
+"$bin"/pefa-build -q -o rows.pefa --passages $d/passages.npy --no-graphs
+printf '%s\t007\t1\n' "$q0" > rows_qrels.tsv
+"$bin"/pefa-query rows.pefa "${T[@]}" --exact --qrels rows_qrels.tsv --no-output 2> rows.err; rc=$?
+[ $rc -eq 1 ] && grep -q "(first: '007')" rows.err && ok "row-number ids: '007' is not row 7's id" \
+  || bad "row-number ids: exit $rc, $(cat rows.err)"
+printf '%s\t7\t1\n' "$q0" > rows_qrels.tsv
+"$bin"/pefa-query rows.pefa "${T[@]}" --exact --qrels rows_qrels.tsv --no-output 2> rows.err; rc=$?
+[ $rc -eq 0 ] && ! grep -q "not in rows.pefa" rows.err && ok "row-number ids: '7' is known" || bad "row-number ids: exit $rc, $(cat rows.err)"
+
 # ---- 3. training qrels with scores <= 0 -------------------------------------------------
 # the ERM top passage of the first test query, listed with -5 for every
 # training query (and a 0 line): under the old rule its XL score fell below

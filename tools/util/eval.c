@@ -90,6 +90,19 @@ fail:
     return NULL;
 }
 
+uint64_t ev_unknown_passages(const ev_qrels *e, int (*known)(void *ctx, const char *pid), void *ctx, uint64_t *n_rel,
+                             const char **first)
+{
+    uint64_t n = e->first[e->n_queries], unknown = 0;
+    *n_rel = n;
+    *first = NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        if (known(ctx, e->rels[i].pid)) continue;
+        if (!unknown++) *first = e->rels[i].pid;
+    }
+    return unknown;
+}
+
 /* gain of pid for query q (0 if not relevant): binary search, ids sorted */
 static double gain_of(const ev_qrels *e, uint64_t q, const char *pid)
 {

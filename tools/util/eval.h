@@ -28,6 +28,11 @@ typedef struct {
  * passage (so nothing could be evaluated), or on out of memory. *unmatched gets the number of lines naming other queries. */
 ev_qrels *ev_prepare(const tin_qrels *qr, const tin_idlist *qids, const char *qrels_path, uint64_t *unmatched,
                      char *err, size_t errlen);
+/* The relevant (query, passage) pairs whose passage id known() does not
+ * know (known returns nonzero for a known id): returns their count, *n_rel
+ * gets the number of relevant pairs, *first the first unknown id (or NULL). */
+uint64_t ev_unknown_passages(const ev_qrels *e, int (*known)(void *ctx, const char *pid), void *ctx, uint64_t *n_rel,
+                             const char **first);
 /* adds query row q's ranked hit ids (n of them) to m */
 void ev_add(const ev_qrels *e, uint64_t q, const char *const *hit_ids, uint32_t n, ev_metrics *m);
 void ev_free(ev_qrels *e);
