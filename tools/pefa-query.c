@@ -43,7 +43,9 @@ static void usage(void)
            "  --threads N           query threads (default 1)\n"
            "  --format F            tsv (default): query_id rank passage_id score;\n"
            "                        jsonl; trec (for trec_eval)\n"
-           "  --qrels FILE          BEIR TSV: print recall@10/20/100 and ndcg@10 on stderr\n"
+           "  --qrels FILE          BEIR TSV: print recall and nDCG on stderr: k >= 100:\n"
+           "                        recall@10 @20 @100 ndcg@10; below: the cutoffs 10, 20\n"
+           "                        under k, recall@k and ndcg@min(10,k)\n"
            "  --no-output           do not print hits (evaluation or timing only)\n"
            "  --trust-idmap         skip hashing the id map at open (after pefa-dump --verify)\n"
            "  -h, --help, -V, --version\n");
@@ -492,7 +494,7 @@ static double percentile(const double *sorted, uint32_t n, double p)
 
 static void report(const query_opts *o, query_run *r)
 {
-    ev_metrics m = {0};
+    ev_metrics m;
     qsort(r->latency, r->nq, sizeof *r->latency, dbl_cmp);
     fprintf(stderr,
             "pefa-query: mode=%s%s queries=%u k=%u threads=%u seconds=%.3f qps=%.1f latency_ms p50=%.3f p99=%.3f\n",
@@ -500,13 +502,14 @@ static void report(const query_opts *o, query_run *r)
             r->seconds > 0 ? r->nq / r->seconds : 0.0, 1000 * percentile(r->latency, r->nq, 0.50),
             1000 * percentile(r->latency, r->nq, 0.99));
     if (!r->ev) return;
+    ev_metrics_init(&m, r->rp.k);
     for (uint32_t i = 0; i < r->nq; i++)
         ev_add(r->ev, i, (const char *const *)r->hit_ids + (size_t)i * r->rp.k, r->nhits[i], &m);
     if (m.judged == 0) cli_fatal("%s: no test query has a relevant passage (score > 0)", o->qrels_path);
-    fprintf(stderr, "recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f judged=%llu skipped=%llu%s\n",
-            m.recall10 / m.judged, m.recall20 / m.judged, m.recall100 / m.judged, m.ndcg10 / m.judged,
-            (unsigned long long)m.judged, (unsigned long long)m.skipped,
-            r->rp.k < 100 ? " (k < 100: recall@100 counts only the hits returned)" : "");
+    /* only cutoffs the k hits can fill: k >= 100 gives recall@10 @20 @100 ndcg@10 */
+    for (uint32_t c = 0; c < m.n_cut; c++) fprintf(stderr, "recall@%u=%.4f ", m.cut[c], m.recall[c] / m.judged);
+    fprintf(stderr, "ndcg@%u=%.4f judged=%llu skipped=%llu\n", m.ndcg_cut, m.ndcg / m.judged,
+            (unsigned long long)m.judged, (unsigned long long)m.skipped);
 }
 
 static void run_free(query_run *r)
