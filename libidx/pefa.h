@@ -307,6 +307,10 @@ typedef void (*pefa_progress_fn)(void *ctx, const char *stage, uint64_t done, ui
 
 #define PEFA_SET_LAMBDA 0x1u        /* .lambda is given (0 is a valid lambda) */
 #define PEFA_SET_SEED 0x2u          /* .seed is given (0 is a valid seed) */
+/* pefa_query_params only: the field is given even when it holds its
+ * default 0, so that a mode which does not use it refuses it */
+#define PEFA_SET_KNN_NORM 0x4u      /* .knn_norm is given (PEFA_KNN_V0 too) */
+#define PEFA_SET_XL_SCORING 0x8u    /* .xl_scoring is given (PEFA_XL_EXACT too) */
 
 typedef struct {
     uint32_t size;           /* sizeof(pefa_build_params) or 0 */
@@ -388,8 +392,9 @@ enum { PEFA_XL_EXACT = 0, PEFA_XL_SPARSE_ADD = 1 };
 
 typedef struct {
     uint32_t size;     /* sizeof(pefa_query_params) or 0 */
-    uint32_t set;      /* PEFA_SET_LAMBDA */
-    int mode;          /* PEFA_MODE_*; 0 = the index's default */
+    uint32_t set;      /* PEFA_SET_LAMBDA | PEFA_SET_KNN_NORM | PEFA_SET_XL_SCORING */
+    int mode;          /* PEFA_MODE_*; 0 = the index's default. A field the mode does
+                          not use must be left 0 (pefa_query_params_resolve) */
     uint32_t k;        /* hits wanted; 0 = 10 */
     uint32_t ef;       /* HNSW beam; the beam used is max(ef, wanted); 0 = 300 */
     float lambda;      /* XL: weight of <q,p> (default 0.1). XS: default the build's
@@ -432,10 +437,17 @@ typedef struct {
  * sections), VERSION. Thread-safe. */
 PEFA_API int pefa_model_describe(pefa_index *ix, pefa_model_info *out);
 
-/* The parameters a search with p would really use: every 0 replaced by its
- * default, the mode resolved, lambda set (and PEFA_SET_LAMBDA in out->set).
- * INVALID_ARG for values out of range (detail names the field), or for a mode
- * the index cannot serve. p may be NULL. Thread-safe. */
+/* The parameters a search with p would really use: the mode resolved, and
+ * for the fields that mode uses every 0 replaced by its default, lambda set
+ * (and PEFA_SET_LAMBDA in out->set); the fields it does not use are 0 (out
+ * resolves again to itself). INVALID_ARG, with a detail "<field>: <problem>"
+ * naming the field as in pefa_query_params ("mode: ..." for a mode the index
+ * cannot serve), for: a value out of range; a field given that the mode does
+ * not use (lambda with ERM; knn, topk_p, knn_norm or xl_scoring with ERM or
+ * XS; given = not 0, or its PEFA_SET_* bit set), also when the mode is the
+ * index's default; a mode the index cannot serve. pefa_search,
+ * pefa_search_batch, pefa_explain and the pefa_set_ calls resolve the same
+ * way. p may be NULL. Thread-safe. */
 PEFA_API int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p,
                                        pefa_query_params *out);
 

@@ -55,7 +55,7 @@ enum { FMT_TSV, FMT_JSONL, FMT_TREC };
 
 typedef struct {
     const char *index_path, *tq_path, *qids_path, *qrels_path, *mode_name;
-    const char *xl_only, *ef_given; /* an XL-only option given; --ef given */
+    const char *ef_given; /* --ef given */
     int format, explain, no_output;
     unsigned idmap_flags;
     uint32_t threads;
@@ -110,19 +110,17 @@ static void parse_option(int c, query_opts *o)
         break;
     case 'n':
         qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, CLI_MAX_KNN);
-        o->xl_only = "--knn";
         break;
     case 'p':
         qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, CLI_MAX_TOPK_P);
-        o->xl_only = "--topk-p";
         break;
     case 'N':
         qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2);
-        o->xl_only = "--knn-norm";
+        qp->set |= PEFA_SET_KNN_NORM;
         break;
     case 'x':
         qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2);
-        o->xl_only = "--xl-scoring";
+        qp->set |= PEFA_SET_XL_SCORING;
         break;
     case 'X': qp->exact = 1; break;
     case 'E': o->explain = 1; break;
@@ -161,10 +159,6 @@ static void parse_args(int argc, char **argv, query_opts *o)
     if (!o->tq_path) cli_usage_error("missing --queries FILE");
     if (o->explain && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
         cli_usage_error("--explain works with --mode xl");
-    if (o->xl_only && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
-        cli_usage_error("%s works with --mode xl", o->xl_only);
-    if ((o->qp.set & PEFA_SET_LAMBDA) && o->qp.mode == PEFA_MODE_ERM)
-        cli_usage_error("--lambda works with --mode xs or xl (ERM has no lambda)");
     if (o->explain && o->format == FMT_TREC) cli_usage_error("--explain cannot be written in trec format");
 }
 
@@ -212,25 +206,41 @@ static uint32_t first_row_of(pefa_set *set, uint32_t i)
     return row;
 }
 
+/* The library resolves and checks the parameters (a range, a field the
+ * mode does not use, a mode the index cannot serve), its detail reading
+ * "<field>: <problem>": a field this command line gave is bad usage, said
+ * with its option's name; "mode: ..." (the index lacks what the mode
+ * reads) is a runtime failure. */
+static void resolve_params(const query_opts *o, query_run *r)
+{
+    static const char *const fields[][2] = {{"lambda", "--lambda"},     {"knn", "--knn"},
+                                            {"topk_p", "--topk-p"},     {"knn_norm", "--knn-norm"},
+                                            {"xl_scoring", "--xl-scoring"}, {"k", "-k"}, {"ef", "--ef"}};
+    const char *d;
+    r->rp.size = sizeof r->rp;
+    if (!pefa_set_query_params_resolve(r->set, &o->qp, &r->rp)) return;
+    d = pefa_last_error_detail();
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        size_t l = strlen(fields[i][0]);
+        if (strncmp(d, fields[i][0], l) == 0 && d[l] == ':') cli_usage_error("%s%s", fields[i][1], d + l);
+    }
+    cli_fatal("%s", d);
+}
+
 static void open_index(query_opts *o, query_run *r)
 {
     char id[PEFA_MAX_ID_BYTES + 1];
     if (pefa_set_open(o->index_path, o->idmap_flags, &r->set)) cli_fatal("%s", pefa_last_error_detail());
     r->mi.size = sizeof r->mi;
     if (pefa_set_describe(r->set, &r->mi)) cli_fatal("%s", pefa_last_error_detail());
+    resolve_params(o, r);
+    if (!o->mode_name) say_default(o, r);
+    if (o->explain && r->rp.mode != PEFA_MODE_XL)
+        cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
     /* the id maps are checked now, not after the searches */
     for (uint32_t i = 0; i < pefa_set_shard_count(r->set); i++)
         if (pefa_set_id(r->set, PEFA_IDS_PASSAGES, first_row_of(r->set, i), id, sizeof id, NULL))
             cli_fatal("%s", pefa_last_error_detail());
-    r->rp.size = sizeof r->rp;
-    if (pefa_set_query_params_resolve(r->set, &o->qp, &r->rp)) cli_fatal("%s", pefa_last_error_detail());
-    if (!o->mode_name) say_default(o, r);
-    if (o->explain && r->rp.mode != PEFA_MODE_XL)
-        cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
-    if (o->xl_only && r->rp.mode != PEFA_MODE_XL)
-        cli_usage_error("%s works with --mode xl (this index's default mode is %s)", o->xl_only, o->mode_name);
-    if ((o->qp.set & PEFA_SET_LAMBDA) && r->rp.mode == PEFA_MODE_ERM)
-        cli_usage_error("--lambda works with --mode xs or xl (this index's default mode is erm)");
     warn_ef(o, r);
 }
 

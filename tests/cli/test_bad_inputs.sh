@@ -115,9 +115,13 @@ mv saved.ids "$ids"
 t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
 t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
 t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
-t pefa-query "--knn with --mode erm" 2 "--knn works with --mode xl" good.pefa "${Qq[@]}" --mode erm --knn 8
-t pefa-query "--topk-p with --mode xs" 2 "--topk-p works with --mode xl" good.pefa "${Qq[@]}" --mode xs --topk-p 50
-t pefa-query "--lambda with --mode erm" 2 "--lambda works with --mode xs or xl" good.pefa "${Qq[@]}" --lambda 0.3
+t pefa-query "--knn with --mode erm" 2 "--knn: mode erm does not use it (only xl does)" good.pefa "${Qq[@]}" --mode erm --knn 8
+t pefa-query "--topk-p with --mode xs" 2 "--topk-p: mode xs does not use it (only xl does)" good.pefa "${Qq[@]}" --mode xs --topk-p 50
+t pefa-query "--knn-norm v0 (its default) with --mode xs" 2 "--knn-norm: mode xs does not use it" good.pefa "${Qq[@]}" --mode xs --knn-norm v0
+t pefa-query "--xl-scoring with --mode erm" 2 "--xl-scoring: mode erm does not use it" good.pefa "${Qq[@]}" --mode erm --xl-scoring exact
+t pefa-query "--lambda with --mode erm" 2 "--lambda: mode erm does not use it (xs and xl do)" good.pefa "${Qq[@]}" --mode erm --lambda 0.3
+t pefa-query "--lambda with the index's default mode erm" 2 "--lambda: mode erm, the index's default, does not use it" good.pefa "${Qq[@]}" --lambda 0.3
+t pefa-query "--knn with the index's default mode erm" 2 "--knn: mode erm, the index's default, does not use it" good.pefa "${Qq[@]}" --knn 8
 "$bin"/pefa-build -q -o nographs.pefa --passages p.npy --no-graphs
 t pefa-query "--ef on an index without graphs (warning)" 0 "--ef has no effect: nographs.pefa has no HNSW graph" nographs.pefa "${Qq[@]}" --ef 50
 t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"

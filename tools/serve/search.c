@@ -121,9 +121,13 @@ int srv_search(srv_index *g, const srv_request *rq, srv_buf *out, int *mode, cha
     a.g = g, a.rq = rq, a.out = out, a.err = err, a.errlen = errlen;
     a.rp.size = sizeof a.rp;
     *mode = 0;
-    /* what the index cannot serve (a mode without its sections, lambda out
-     * of range) is the client's error: the library's detail names it */
-    if (pefa_set_query_params_resolve(g->set, &rq->qp, &a.rp)) return fail(&a, 400, "parameters");
+    /* the parameters are the library's to check (a range, a field the mode
+     * does not use, a mode the index cannot serve): the client's error, and
+     * the detail already reads "<field>: <problem>" */
+    if (pefa_set_query_params_resolve(g->set, &rq->qp, &a.rp)) {
+        snprintf(err, errlen, "%s", pefa_last_error_detail());
+        return 400;
+    }
     *mode = a.rp.mode;
     if (rq->explain && a.rp.mode != PEFA_MODE_XL) {
         snprintf(err, errlen, "explain: works with mode xl (this request resolves to %s)", mode_names[a.rp.mode]);
