@@ -265,8 +265,11 @@ PEFA_API const char *pefa_codec_name(uint8_t codec);
 
 /* ---- 3. PEFA: build ------------------------------------------------------------
  * With the cosine metric (the default) rows are L2-normalised (a zero row
- * stays zero) into the library's own storage; with PEFA_SIMILARITY_IP they are
- * copied as given. The caller's arrays are read, never written. Y is given as
+ * stays zero) into the library's own storage (in double: any finite f32 row
+ * normalises); with PEFA_SIMILARITY_IP they are copied as given, so a row's
+ * squared norm must be at most FLT_MAX (else inner products overflow to inf)
+ * and, stored as f16, its values at most 65504: BAD_INPUT naming the row
+ * otherwise. The caller's arrays are read, never written. Y is given as
  * (query row, passage row, value) triplets, values > 0; duplicates add up. */
 enum {
     PEFA_SIMILARITY_COSINE = 0, /* rows and queries L2-normalised: scores are cosines */
@@ -474,8 +477,9 @@ PEFA_API void pefa_searcher_free(pefa_searcher *s);
  * given). p may be NULL. hits must hold k entries; *n_hits gets the count,
  * which is k unless the index has fewer passages (a graph search that reaches
  * fewer rows falls back to a scan). Errors:
- * INVALID_ARG (a value not finite: detail names it; parameters out of range;
- * a mode the index cannot serve), CORRUPT, NOMEM. */
+ * INVALID_ARG (a value not finite: detail names it; under IP a squared norm
+ * over FLT_MAX; parameters as pefa_query_params_resolve refuses them),
+ * CORRUPT, NOMEM. */
 PEFA_API int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p,
                          pefa_hit *hits, uint32_t *n_hits);
 

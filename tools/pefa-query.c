@@ -315,6 +315,7 @@ static void load_qrels(const query_opts *o, query_run *r)
 typedef struct {
     query_run *r;
     const pefa_query_params *qp;
+    const char *tq_path; /* the test queries' file, for messages */
     uint32_t from, to;
     int rc;
     char err[600];
@@ -329,8 +330,10 @@ static void *worker(void *arg)
         double t = cli_now();
         if (pefa_set_search_batch(r->set, r->Q + (size_t)i * r->mi.dim, 1, 0, j->qp, 1, r->hits + (size_t)i * r->rp.k,
                                   &r->nhits[i])) {
+            const char *d = pefa_last_error_detail();
+            if (strncmp(d, "query 0: ", 9) == 0) d += 9; /* a batch of one: its query 0 is row i */
             j->rc = -1;
-            snprintf(j->err, sizeof j->err, "query row %u: %s", i, pefa_last_error_detail());
+            snprintf(j->err, sizeof j->err, "%s: row %u (0-based): %s", j->tq_path, i, d);
             break;
         }
         r->latency[i] = cli_now() - t;
@@ -350,8 +353,8 @@ static void run_queries(const query_opts *o, query_run *r)
     if (!jobs || !tid || !r->hits || !r->nhits || !r->latency) cli_fatal("out of memory for %u x %u hits", r->nq, r->rp.k);
     t0 = cli_now();
     for (uint32_t t = 0; t < nt; t++) {
-        jobs[t] = (job){r, &o->qp, (uint32_t)((uint64_t)r->nq * t / nt), (uint32_t)((uint64_t)r->nq * (t + 1) / nt),
-                        0, ""};
+        jobs[t] = (job){r, &o->qp, o->tq_path, (uint32_t)((uint64_t)r->nq * t / nt),
+                        (uint32_t)((uint64_t)r->nq * (t + 1) / nt), 0, ""};
         if (t > 0 && pthread_create(&tid[t], NULL, worker, &jobs[t])) cli_fatal("cannot start a thread");
     }
     worker(&jobs[0]);

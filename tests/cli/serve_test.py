@@ -510,6 +510,29 @@ def test_k_echo():
         check(s.stop() == 0, "k: shutdown exit 0")
 
 
+def test_ip_overflow():
+    """under --metric ip a query is used as given: one whose squared norm is no float32
+    (values of 1e30) is a 400 naming the vector, not -inf/inf scores; cosine normalises it"""
+    huge = [1e30] * len(ROWS[0])
+    s = Server("--threads", "1", index=os.path.join(WORK, "small-ip.pefa"))
+    try:
+        st, d = s.search({"vector": huge})
+        check(st == 400 and d.get("error", "").startswith("vector: query squared norm 1e+62 is over the float32"),
+              "ip: a query of 1e30 -> 400 naming the vector", (st, d))
+        st, d = s.search({"vectors": [ROWS[0], huge]})
+        check(st == 400 and d.get("error", "").startswith("vectors[1]: query squared norm"),
+              "ip: batch: the row named", (st, d))
+    finally:
+        check(s.stop() == 0, "ip: shutdown exit 0")
+    s = Server("--threads", "1", index=os.path.join(WORK, "small.pefa"))
+    try:
+        st, d = s.search({"vector": huge})
+        check(st == 200 and all(abs(h["score"]) <= 1.0001 for h in d.get("hits", [{"score": 9}])),
+              "cosine: a query of 1e30 normalised: scores are cosines", (st, str(d)[:200]))
+    finally:
+        check(s.stop() == 0, "cosine: shutdown exit 0")
+
+
 SET = os.path.join(WORK, "set.pefaset")
 
 
@@ -589,6 +612,7 @@ def main():
     finally:
         check(s.stop() == 0, "shutdown: exit 0")
     test_k_echo()
+    test_ip_overflow()
     shutil.copyfile(os.path.join(WORK, "a.pefa"), IDX)
     test_drain()
     test_set()

@@ -57,6 +57,7 @@ t pefa-build "qrels: header only" 1 "no relevance pairs" "${B[@]}" --passages p.
 t pefa-build "qrels: score not a number" 1 "qrels_bad_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_bad_score.tsv
 t pefa-build "qrels: NaN score" 1 "qrels_nan_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_nan_score.tsv
 t pefa-build "qrels: one field" 1 "qrels_one_field.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_one_field.tsv
+t pefa-build "--metric ip: a row whose squared norm is over the float32 maximum" 1 "p_ip_overflow.npy: row 11 has a squared norm of 1e+62, over the float32 maximum" "${B[@]}" --passages p_ip_overflow.npy --metric ip
 t pefa-build "all-zero passage row (warning, builds)" 0 "1 all-zero rows" "${B[@]}" --passages zero_row.npy
 t pefa-build "--queries without --qrels" 2 "go together" "${B[@]}" --passages p.npy --queries q.npy
 t pefa-build "--lambda out of range" 2 "out of range" "${B[@]}" --passages p.npy --lambda 2
@@ -100,6 +101,8 @@ cp good.pefa flipped.pefa; printf '\x01' | dd of=flipped.pefa bs=1 seek=40 conv=
 t pefa-query "index header damaged" 1 "header checksum mismatch" flipped.pefa "${Qq[@]}"
 t pefa-query "test queries: wrong dimension" 1 "dimension 50 does not match the index" good.pefa --queries q50d.npy
 t pefa-query "test queries: NaN" 1 "row 2" good.pefa --queries test_nan.npy
+"$bin"/pefa-build -q -o ip.pefa --passages p.npy --metric ip --no-graphs
+t pefa-query "test queries under --metric ip: a squared norm over the float32 maximum" 1 "test_ip_overflow.npy: row 4 (0-based): query squared norm 1e+62 is over the float32 maximum" ip.pefa --queries test_ip_overflow.npy
 t pefa-query "query ids: count differs from rows" 1 "19 ids" good.pefa "${Qq[@]}" --query-ids test_ids_short.txt
 ids=$(ls good.pefa.*.ids); mv "$ids" saved.ids
 t pefa-query "id map missing" 1 ".ids: id map of" good.pefa "${Qq[@]}"

@@ -48,6 +48,21 @@ def test_query_not_finite_names_the_row(ix, scifact, bad, word):
         ix.search(Q[3])
 
 
+def test_query_overflowing_under_ip_names_the_row(tmp_path, scifact):
+    """under --metric ip a query is used as given: a squared norm that is no float32
+    (values of 1e30) is refused, naming the query, as pefa-query and pefa-serve do"""
+    np.save(tmp_path / "p.npy", scifact.passages[:300])
+    tool("pefa-build", "-q", "-o", tmp_path / "ip.pefa", "--passages", tmp_path / "p.npy", "--metric", "ip",
+         "--no-graphs", "--threads", "1")
+    Q = scifact.test[:4].copy()
+    Q[2] = 1e30
+    with pefa.Index(str(tmp_path / "ip.pefa")) as ix:
+        with pytest.raises(ValueError) as e:
+            ix.search(Q, mode="erm")
+        check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, "query 2", "query squared norm 1e+62 is over the float32")
+        assert np.isfinite(ix.search(Q[:2], mode="erm")[1]).all()
+
+
 @pytest.mark.parametrize("kw,exc,words", [
     (dict(mode="foo"), ValueError, ["mode 'foo' is not one of 'erm', 'xs', 'xl'"]),
     (dict(mode="XL"), ValueError, ["mode 'XL'"]),

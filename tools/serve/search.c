@@ -71,6 +71,17 @@ static int write_explain(answer *a, uint32_t *e, uint32_t row)
     return 0;
 }
 
+/* query i refused by the search (a value the index's metric cannot take):
+ * a batch of one, so the library's "query 0: " is the request's row */
+static int fail_query(answer *a, int rc, uint32_t i)
+{
+    const char *d = pefa_last_error_detail();
+    if (strncmp(d, "query 0: ", 9) == 0) d += 9;
+    if (a->rq->batch) snprintf(a->err, a->errlen, "vectors[%u]: %s", i, d);
+    else snprintf(a->err, a->errlen, "vector: %s", d);
+    return rc == PEFA_ERR_INVALID_ARG ? 400 : 500;
+}
+
 /* "hits":[...] of query i */
 static int write_query(answer *a, uint32_t i)
 {
@@ -78,7 +89,7 @@ static int write_query(answer *a, uint32_t i)
     uint32_t nh = 0, e = 0;
     int rc;
     if ((rc = pefa_set_search_batch(a->g->set, q, 1, 0, &a->rq->qp, 1, a->hits, &nh)))
-        return fail(a, rc == PEFA_ERR_INVALID_ARG ? 400 : 500, a->rq->batch ? "search" : "vector");
+        return fail_query(a, rc, i);
     if (a->rq->explain && (rc = explain_query(a, q, nh))) return rc;
     srv_buf_put(a->out, "\"hits\":[");
     for (uint32_t h = 0; h < nh; h++) {
