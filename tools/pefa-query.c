@@ -486,9 +486,10 @@ static void write_results(const query_opts *o, query_run *r)
             write_hit(o, r, i, h);
             if (o->explain) write_explain(o, r, &x, &e, r->hits[(size_t)i * r->rp.k + h].row);
             if (o->format != FMT_TREC) fputs(o->format == FMT_JSONL ? "}\n" : "\n", stdout);
+            cli_check_stdout("results", 0); /* a full buffer's write failed: say why now */
         }
     }
-    if (fflush(stdout) || ferror(stdout)) cli_fatal("writing results to stdout failed");
+    cli_check_stdout("results", 1);
     free(x.buf);
     free(x.rows);
 }

@@ -135,6 +135,18 @@ printf '%s\t7\t1\n' "$q0" > rows_qrels.tsv
 "$bin"/pefa-query rows.pefa "${T[@]}" --exact --qrels rows_qrels.tsv --no-output 2> rows.err; rc=$?
 [ $rc -eq 0 ] && ! grep -q "not in rows.pefa" rows.err && ok "row-number ids: '7' is known" || bad "row-number ids: exit $rc, $(cat rows.err)"
 
+# a write that fails (disk full) says why: mid-run (300 queries: the buffer
+# fills) and at the final flush (2 queries: less than a buffer)
+if [ -w /dev/full ]; then
+  $py -c 'import sys, numpy as np; np.save("two.npy", np.load(sys.argv[1])[:2])' $d/test_queries.npy
+  for qs in "$d/test_queries.npy" two.npy; do
+    "$bin"/pefa-query full.pefa --queries "$qs" --exact > /dev/full 2> full.err; rc=$?
+    if [ $rc -eq 1 ] && grep -q "writing results to stdout failed: No space left on device" full.err
+    then ok "stdout is /dev/full ($(basename "$qs")): exit 1 with the reason"
+    else bad "stdout is /dev/full ($(basename "$qs")): exit $rc, $(cat full.err)"; fi
+  done
+fi
+
 # ---- 3. training qrels with scores <= 0 -------------------------------------------------
 # the ERM top passage of the first test query, listed with -5 for every
 # training query (and a 0 line): under the old rule its XL score fell below

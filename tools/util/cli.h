@@ -37,6 +37,11 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void cli_warn(const char *fmt, ...);
 
+/* stdout after writing `what` to it: a failed write (disk full, a closed
+ * pipe) is fatal, with its reason. Call it right after the writes, while
+ * errno still holds what failed; flush = 1 also flushes (at the end). */
+void cli_check_stdout(const char *what, int flush);
+
 /* "prog (pefa X.Y.Z, format M.m)" on stdout (--version) */
 void cli_version(void);
 
