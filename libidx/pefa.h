@@ -278,8 +278,11 @@ PEFA_API const char *pefa_codec_name(uint8_t codec);
 
 /* ---- 3. PEFA: build ------------------------------------------------------------
  * With the cosine metric (the default) rows are L2-normalised (a zero row
- * stays zero) into the library's own storage; with PEFA_SIMILARITY_IP they are
- * copied as given. The caller's arrays are read, never written. Y is given as
+ * stays zero) into the library's own storage (in double: any finite f32 row
+ * normalises); with PEFA_SIMILARITY_IP they are copied as given, so a row's
+ * squared norm must be at most FLT_MAX (else inner products overflow to inf)
+ * and, stored as f16, its values at most 65504: BAD_INPUT naming the row
+ * otherwise. The caller's arrays are read, never written. Y is given as
  * (query row, passage row, value) triplets, values > 0 (pefa_pairs_merge
  * makes them so from raw judgements); duplicates add up. */
 enum {
@@ -330,6 +333,10 @@ typedef void (*pefa_progress_fn)(void *ctx, const char *stage, uint64_t done, ui
 
 #define PEFA_SET_LAMBDA 0x1u        /* .lambda is given (0 is a valid lambda) */
 #define PEFA_SET_SEED 0x2u          /* .seed is given (0 is a valid seed) */
+/* pefa_query_params only: the field is given even when it holds its
+ * default 0, so that a mode which does not use it refuses it */
+#define PEFA_SET_KNN_NORM 0x4u      /* .knn_norm is given (PEFA_KNN_V0 too) */
+#define PEFA_SET_XL_SCORING 0x8u    /* .xl_scoring is given (PEFA_XL_EXACT too) */
 
 typedef struct {
     uint32_t size;           /* sizeof(pefa_build_params) or 0 */
@@ -412,8 +419,9 @@ enum { PEFA_XL_EXACT = 0, PEFA_XL_SPARSE_ADD = 1 };
 
 typedef struct {
     uint32_t size;     /* sizeof(pefa_query_params) or 0 */
-    uint32_t set;      /* PEFA_SET_LAMBDA */
-    int mode;          /* PEFA_MODE_*; 0 = the index's default */
+    uint32_t set;      /* PEFA_SET_LAMBDA | PEFA_SET_KNN_NORM | PEFA_SET_XL_SCORING */
+    int mode;          /* PEFA_MODE_*; 0 = the index's default. A field the mode does
+                          not use must be left 0 (pefa_query_params_resolve) */
     uint32_t k;        /* hits wanted; 0 = 10 */
     uint32_t ef;       /* HNSW beam; the beam used is max(ef, wanted); 0 = 300 */
     float lambda;      /* XL: weight of <q,p> (default 0.1). XS: default the build's
@@ -461,10 +469,17 @@ typedef struct {
  * sections), VERSION. Thread-safe. */
 PEFA_API int pefa_model_describe(pefa_index *ix, pefa_model_info *out);
 
-/* The parameters a search with p would really use: every 0 replaced by its
- * default, the mode resolved, lambda set (and PEFA_SET_LAMBDA in out->set).
- * INVALID_ARG for values out of range (detail names the field), or for a mode
- * the index cannot serve. p may be NULL. Thread-safe. */
+/* The parameters a search with p would really use: the mode resolved, and
+ * for the fields that mode uses every 0 replaced by its default, lambda set
+ * (and PEFA_SET_LAMBDA in out->set); the fields it does not use are 0 (out
+ * resolves again to itself). INVALID_ARG, with a detail "<field>: <problem>"
+ * naming the field as in pefa_query_params ("mode: ..." for a mode the index
+ * cannot serve), for: a value out of range; a field given that the mode does
+ * not use (lambda with ERM; knn, topk_p, knn_norm or xl_scoring with ERM or
+ * XS; given = not 0, or its PEFA_SET_* bit set), also when the mode is the
+ * index's default; a mode the index cannot serve. pefa_search,
+ * pefa_search_batch, pefa_explain and the pefa_set_ calls resolve the same
+ * way. p may be NULL. Thread-safe. */
 PEFA_API int pefa_query_params_resolve(pefa_index *ix, const pefa_query_params *p,
                                        pefa_query_params *out);
 
@@ -491,8 +506,9 @@ PEFA_API void pefa_searcher_free(pefa_searcher *s);
  * given). p may be NULL. hits must hold k entries; *n_hits gets the count,
  * which is k unless the index has fewer passages (a graph search that reaches
  * fewer rows falls back to a scan). Errors:
- * INVALID_ARG (a value not finite: detail names it; parameters out of range;
- * a mode the index cannot serve), CORRUPT, NOMEM. */
+ * INVALID_ARG (a value not finite: detail names it; under IP a squared norm
+ * over FLT_MAX; parameters as pefa_query_params_resolve refuses them),
+ * CORRUPT, NOMEM. */
 PEFA_API int pefa_search(pefa_searcher *s, const float *q, const pefa_query_params *p,
                          pefa_hit *hits, uint32_t *n_hits);
 

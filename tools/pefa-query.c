@@ -43,7 +43,9 @@ static void usage(void)
            "  --threads N           query threads (default 1)\n"
            "  --format F            tsv (default): query_id rank passage_id score;\n"
            "                        jsonl; trec (for trec_eval)\n"
-           "  --qrels FILE          BEIR TSV: print recall@10/20/100 and ndcg@10 on stderr\n"
+           "  --qrels FILE          BEIR TSV: print recall and nDCG on stderr: k >= 100:\n"
+           "                        recall@10 @20 @100 ndcg@10; below: the cutoffs 10, 20\n"
+           "                        under k, recall@k and ndcg@min(10,k)\n"
            "  --no-output           do not print hits (evaluation or timing only)\n"
            "  --trust-idmap         skip hashing the id map at open (after pefa-dump --verify)\n"
            "  -h, --help, -V, --version\n");
@@ -53,7 +55,7 @@ enum { FMT_TSV, FMT_JSONL, FMT_TREC };
 
 typedef struct {
     const char *index_path, *tq_path, *qids_path, *qrels_path, *mode_name;
-    const char *xl_only, *ef_given; /* an XL-only option given; --ef given */
+    const char *ef_given; /* --ef given */
     int format, explain, no_output;
     unsigned idmap_flags;
     uint32_t threads;
@@ -108,19 +110,17 @@ static void parse_option(int c, query_opts *o)
         break;
     case 'n':
         qp->knn = (uint32_t)cli_parse_u64("--knn", optarg, 1, CLI_MAX_KNN);
-        o->xl_only = "--knn";
         break;
     case 'p':
         qp->topk_p = (uint32_t)cli_parse_u64("--topk-p", optarg, 1, CLI_MAX_TOPK_P);
-        o->xl_only = "--topk-p";
         break;
     case 'N':
         qp->knn_norm = parse_choice("--knn-norm", optarg, norms, 2);
-        o->xl_only = "--knn-norm";
+        qp->set |= PEFA_SET_KNN_NORM;
         break;
     case 'x':
         qp->xl_scoring = parse_choice("--xl-scoring", optarg, scorings, 2);
-        o->xl_only = "--xl-scoring";
+        qp->set |= PEFA_SET_XL_SCORING;
         break;
     case 'X': qp->exact = 1; break;
     case 'E': o->explain = 1; break;
@@ -159,10 +159,6 @@ static void parse_args(int argc, char **argv, query_opts *o)
     if (!o->tq_path) cli_usage_error("missing --queries FILE");
     if (o->explain && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
         cli_usage_error("--explain works with --mode xl");
-    if (o->xl_only && o->qp.mode != PEFA_MODE_XL && o->qp.mode != PEFA_MODE_DEFAULT)
-        cli_usage_error("%s works with --mode xl", o->xl_only);
-    if ((o->qp.set & PEFA_SET_LAMBDA) && o->qp.mode == PEFA_MODE_ERM)
-        cli_usage_error("--lambda works with --mode xs or xl (ERM has no lambda)");
     if (o->explain && o->format == FMT_TREC) cli_usage_error("--explain cannot be written in trec format");
 }
 
@@ -210,25 +206,41 @@ static uint32_t first_row_of(pefa_set *set, uint32_t i)
     return row;
 }
 
+/* The library resolves and checks the parameters (a range, a field the
+ * mode does not use, a mode the index cannot serve), its detail reading
+ * "<field>: <problem>": a field this command line gave is bad usage, said
+ * with its option's name; "mode: ..." (the index lacks what the mode
+ * reads) is a runtime failure. */
+static void resolve_params(const query_opts *o, query_run *r)
+{
+    static const char *const fields[][2] = {{"lambda", "--lambda"},     {"knn", "--knn"},
+                                            {"topk_p", "--topk-p"},     {"knn_norm", "--knn-norm"},
+                                            {"xl_scoring", "--xl-scoring"}, {"k", "-k"}, {"ef", "--ef"}};
+    const char *d;
+    r->rp.size = sizeof r->rp;
+    if (!pefa_set_query_params_resolve(r->set, &o->qp, &r->rp)) return;
+    d = pefa_last_error_detail();
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+        size_t l = strlen(fields[i][0]);
+        if (strncmp(d, fields[i][0], l) == 0 && d[l] == ':') cli_usage_error("%s%s", fields[i][1], d + l);
+    }
+    cli_fatal("%s", d);
+}
+
 static void open_index(query_opts *o, query_run *r)
 {
     char id[PEFA_MAX_ID_BYTES + 1];
     if (pefa_set_open(o->index_path, o->idmap_flags, &r->set)) cli_fatal("%s", pefa_last_error_detail());
     r->mi.size = sizeof r->mi;
     if (pefa_set_describe(r->set, &r->mi)) cli_fatal("%s", pefa_last_error_detail());
+    resolve_params(o, r);
+    if (!o->mode_name) say_default(o, r);
+    if (o->explain && r->rp.mode != PEFA_MODE_XL)
+        cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
     /* the id maps are checked now, not after the searches */
     for (uint32_t i = 0; i < pefa_set_shard_count(r->set); i++)
         if (pefa_set_id(r->set, PEFA_IDS_PASSAGES, first_row_of(r->set, i), id, sizeof id, NULL))
             cli_fatal("%s", pefa_last_error_detail());
-    r->rp.size = sizeof r->rp;
-    if (pefa_set_query_params_resolve(r->set, &o->qp, &r->rp)) cli_fatal("%s", pefa_last_error_detail());
-    if (!o->mode_name) say_default(o, r);
-    if (o->explain && r->rp.mode != PEFA_MODE_XL)
-        cli_usage_error("--explain works with --mode xl (this index's default mode is %s)", o->mode_name);
-    if (o->xl_only && r->rp.mode != PEFA_MODE_XL)
-        cli_usage_error("%s works with --mode xl (this index's default mode is %s)", o->xl_only, o->mode_name);
-    if ((o->qp.set & PEFA_SET_LAMBDA) && r->rp.mode == PEFA_MODE_ERM)
-        cli_usage_error("--lambda works with --mode xs or xl (this index's default mode is erm)");
     warn_ef(o, r);
 }
 
@@ -255,6 +267,36 @@ static void load_queries(const query_opts *o, query_run *r)
         cli_fatal("%s: %llu ids, but %s has %u rows", o->qids_path, (unsigned long long)r->qids.n, o->tq_path, r->nq);
 }
 
+/* a passage id of the eval qrels that a hit can carry: in the id map (or,
+ * without one, the row number as pefa_set_id writes it: "7", not "007") */
+static int passage_known(void *ctx, const char *pid)
+{
+    query_run *r = (query_run *)ctx;
+    char id[PEFA_MAX_ID_BYTES + 1];
+    uint32_t row;
+    int rc = pefa_set_row(r->set, PEFA_IDS_PASSAGES, pid, &row);
+    if (rc == PEFA_ERR_NOT_FOUND) return 0;
+    if (rc || pefa_set_id(r->set, PEFA_IDS_PASSAGES, row, id, sizeof id, NULL))
+        cli_fatal("%s", pefa_last_error_detail());
+    return strcmp(id, pid) == 0;
+}
+
+/* relevant passages the index lacks count as misses: warned; none known
+ * means the ids do not match the index's (e.g. another id scheme): refused */
+static void check_qrels_passages(const query_opts *o, query_run *r)
+{
+    const char *first;
+    uint64_t n_rel, unknown = ev_unknown_passages(r->ev, passage_known, r, &n_rel, &first);
+    if (unknown == n_rel)
+        cli_fatal("%s: none of the %llu relevant passages of its test queries is in %s (first: '%.64s'): do its "
+                  "passage ids match the index's?",
+                  o->qrels_path, (unsigned long long)n_rel, o->index_path, first);
+    if (unknown)
+        cli_warn("%s: %llu of the %llu relevant passages of its test queries are not in %s (first: '%.64s'); "
+                 "they count as misses",
+                 o->qrels_path, (unsigned long long)unknown, (unsigned long long)n_rel, o->index_path, first);
+}
+
 static void load_qrels(const query_opts *o, query_run *r)
 {
     char err[600];
@@ -266,12 +308,14 @@ static void load_qrels(const query_opts *o, query_run *r)
     if (unmatched)
         cli_warn("%s: %llu lines name queries that are not in %s (ignored)", o->qrels_path,
                  (unsigned long long)unmatched, o->qids_path ? o->qids_path : o->tq_path);
+    check_qrels_passages(o, r);
 }
 
 /* ---- search ---------------------------------------------------------------------- */
 typedef struct {
     query_run *r;
     const pefa_query_params *qp;
+    const char *tq_path; /* the test queries' file, for messages */
     uint32_t from, to;
     int rc;
     char err[600];
@@ -286,8 +330,10 @@ static void *worker(void *arg)
         double t = cli_now();
         if (pefa_set_search_batch(r->set, r->Q + (size_t)i * r->mi.dim, 1, 0, j->qp, 1, r->hits + (size_t)i * r->rp.k,
                                   &r->nhits[i])) {
+            const char *d = pefa_last_error_detail();
+            if (strncmp(d, "query 0: ", 9) == 0) d += 9; /* a batch of one: its query 0 is row i */
             j->rc = -1;
-            snprintf(j->err, sizeof j->err, "query row %u: %s", i, pefa_last_error_detail());
+            snprintf(j->err, sizeof j->err, "%s: row %u (0-based): %s", j->tq_path, i, d);
             break;
         }
         r->latency[i] = cli_now() - t;
@@ -307,8 +353,8 @@ static void run_queries(const query_opts *o, query_run *r)
     if (!jobs || !tid || !r->hits || !r->nhits || !r->latency) cli_fatal("out of memory for %u x %u hits", r->nq, r->rp.k);
     t0 = cli_now();
     for (uint32_t t = 0; t < nt; t++) {
-        jobs[t] = (job){r, &o->qp, (uint32_t)((uint64_t)r->nq * t / nt), (uint32_t)((uint64_t)r->nq * (t + 1) / nt),
-                        0, ""};
+        jobs[t] = (job){r, &o->qp, o->tq_path, (uint32_t)((uint64_t)r->nq * t / nt),
+                        (uint32_t)((uint64_t)r->nq * (t + 1) / nt), 0, ""};
         if (t > 0 && pthread_create(&tid[t], NULL, worker, &jobs[t])) cli_fatal("cannot start a thread");
     }
     worker(&jobs[0]);
@@ -440,9 +486,10 @@ static void write_results(const query_opts *o, query_run *r)
             write_hit(o, r, i, h);
             if (o->explain) write_explain(o, r, &x, &e, r->hits[(size_t)i * r->rp.k + h].row);
             if (o->format != FMT_TREC) fputs(o->format == FMT_JSONL ? "}\n" : "\n", stdout);
+            cli_check_stdout("results", 0); /* a full buffer's write failed: say why now */
         }
     }
-    if (fflush(stdout) || ferror(stdout)) cli_fatal("writing results to stdout failed");
+    cli_check_stdout("results", 1);
     free(x.buf);
     free(x.rows);
 }
@@ -461,7 +508,7 @@ static double percentile(const double *sorted, uint32_t n, double p)
 
 static void report(const query_opts *o, query_run *r)
 {
-    ev_metrics m = {0};
+    ev_metrics m;
     qsort(r->latency, r->nq, sizeof *r->latency, dbl_cmp);
     fprintf(stderr,
             "pefa-query: mode=%s%s queries=%u k=%u threads=%u seconds=%.3f qps=%.1f latency_ms p50=%.3f p99=%.3f\n",
@@ -469,13 +516,14 @@ static void report(const query_opts *o, query_run *r)
             r->seconds > 0 ? r->nq / r->seconds : 0.0, 1000 * percentile(r->latency, r->nq, 0.50),
             1000 * percentile(r->latency, r->nq, 0.99));
     if (!r->ev) return;
+    ev_metrics_init(&m, r->rp.k);
     for (uint32_t i = 0; i < r->nq; i++)
         ev_add(r->ev, i, (const char *const *)r->hit_ids + (size_t)i * r->rp.k, r->nhits[i], &m);
     if (m.judged == 0) cli_fatal("%s: no test query has a relevant passage (score > 0)", o->qrels_path);
-    fprintf(stderr, "recall@10=%.4f recall@20=%.4f recall@100=%.4f ndcg@10=%.4f judged=%llu skipped=%llu%s\n",
-            m.recall10 / m.judged, m.recall20 / m.judged, m.recall100 / m.judged, m.ndcg10 / m.judged,
-            (unsigned long long)m.judged, (unsigned long long)m.skipped,
-            r->rp.k < 100 ? " (k < 100: recall@100 counts only the hits returned)" : "");
+    /* only cutoffs the k hits can fill: k >= 100 gives recall@10 @20 @100 ndcg@10 */
+    for (uint32_t c = 0; c < m.n_cut; c++) fprintf(stderr, "recall@%u=%.4f ", m.cut[c], m.recall[c] / m.judged);
+    fprintf(stderr, "ndcg@%u=%.4f judged=%llu skipped=%llu\n", m.ndcg_cut, m.ndcg / m.judged,
+            (unsigned long long)m.judged, (unsigned long long)m.skipped);
 }
 
 static void run_free(query_run *r)

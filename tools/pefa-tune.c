@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     if (pefa_index_open(o.index_path, &ix) || pefa_tune(ix, &o.tp, &r)) cli_fatal("%s", pefa_last_error_detail());
     if (o.json) print_json(r);
     else print_table(r);
-    if (fflush(stdout) || ferror(stdout)) cli_fatal("writing to stdout failed");
+    cli_check_stdout("the report", 1);
     pefa_tune_report_free(r);
     pefa_index_close(ix);
     return 0;

@@ -7,13 +7,15 @@
  * temporary file and unmap it when done. What stays resident is one block
  * buffer, one graph while it is built, and O(n) scalars (scales, |S_j|, Y).
  *
- *   rows    P and Q: checked (no NaN/inf), 1/|row| kept, written as stored
+ *   rows    P and Q: checked (no NaN/inf; under ip a squared norm that is a
+ *           float32, values that fit f16 storage), 1/|row| kept, written
  *   z       z_j = normalise(S_j), S_j = sum_i Y_ij q_i, in parallel per block
  *   e       e_j = lam p_j + (1-lam) z_j and its unit column (z recomputed:
  *           O(nnz d), cheaper than keeping Z); under ip e_j / max|e| first,
  *           which takes one pass more
  *   graphs  per target: map the rows, build, write the graph, the codes
  */
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -46,9 +48,26 @@ static void unit_row(const build_src *s, const double *scale, uint32_t r, uint32
     for (uint32_t k = 0; k < dim; k++) v[k] = (float)(v[k] * scale[r]);
 }
 
+/* under ip a row is used as given: an inner product with it must stay a
+ * float32, and a stored f16 row must hold its values (cosine: unit rows,
+ * normalised in double, always fit) */
+static int check_ip_row(const build_src *s, uint32_t r, const float *x, uint32_t dim, double sum, int f16)
+{
+    RETURN_ERROR_IF(sum > FLT_MAX, PEFA_ERR_BAD_INPUT,
+                    "%s: row %u has a squared norm of %.3g, over the float32 maximum %.3g: under the ip metric its "
+                    "scores would overflow to infinity (scale the rows down, or use cosine)",
+                    s->name, s->first + r, sum, (double)FLT_MAX);
+    for (uint32_t k = 0; k < dim && f16; k++)
+        RETURN_ERROR_IF(fabsf(x[k]) > 65504.0f, PEFA_ERR_BAD_INPUT,
+                        "%s: row %u column %u is %g, beyond float16 (65504): under the ip metric rows are stored "
+                        "as given (use f32 storage, or scale the rows down)",
+                        s->name, s->first + r, k, (double)x[k]);
+    return 0;
+}
+
 /* rows [from, from + n) of src into v, checked; scale[r] = 1/|row| or 0
- * (cosine), 1 (ip) */
-static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint32_t dim, int ip, float *v,
+ * (cosine), 1 (ip; f16: stored as f16) */
+static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint32_t dim, int ip, int f16, float *v,
                             double *scale, uint64_t *zeros)
 {
     for (uint32_t r = from; r < from + n; r++) {
@@ -58,8 +77,9 @@ static int check_rows_block(const build_src *s, uint32_t from, uint32_t n, uint3
         for (uint32_t k = 0; k < dim; k++) {
             RETURN_ERROR_IF(!isfinite(x[k]), PEFA_ERR_BAD_INPUT, "%s: row %u column %u is %s", s->name, s->first + r, k,
                             isnan(x[k]) ? "NaN" : "infinite");
-            sum += (double)x[k] * x[k];
+            sum += (double)x[k] * x[k]; /* in double: no f32 value overflows it */
         }
+        if (ip) FORWARD_IF_ERROR(check_ip_row(s, r, x, dim, sum, f16));
         scale[r] = ip ? 1.0 : sum > 0 ? 1.0 / sqrt(sum) : 0.0; /* ip: rows as given */
         *zeros += sum == 0;
         for (uint32_t k = 0; k < dim; k++) x[k] = (float)(x[k] * scale[r]);
@@ -101,7 +121,7 @@ static int stream_rows(build_ctx *c, const build_src *s, uint32_t n, double *sca
     if (!rc && target) rc = begin_vectors(c, target, n, c->dim, required);
     for (uint32_t r = 0; r < n && !rc; r += b) {
         uint32_t k = n - r < b ? n - r : b;
-        rc = check_rows_block(s, r, k, c->dim, c->ip, v, scale, zeros);
+        rc = check_rows_block(s, r, k, c->dim, c->ip, c->rows_type == PEFA_TYPE_F16, v, scale, zeros);
         if (!rc && target) rc = write_block(c, v, k, c->dim, h);
     }
     if (!rc && target) rc = pefa_writer_end(c->w);

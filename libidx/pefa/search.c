@@ -12,6 +12,7 @@
  * scripts (a kNN-only candidate gets ERM score 0). No step costs O(index
  * size) unless exact search is asked for.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,10 +145,15 @@ int pefa__sq_prepare(pefa_searcher *s, const float *q)
         norm += (double)q[i] * q[i];
     }
     if (s->m->info.similarity == PEFA_SIMILARITY_IP) {
+        /* as the build refuses such rows: <q,p> must stay a float32 */
+        RETURN_ERROR_IF(norm > FLT_MAX, PEFA_ERR_INVALID_ARG,
+                        "query squared norm %.3g is over the float32 maximum %.3g: under the ip metric its scores "
+                        "would overflow to infinity",
+                        norm, (double)FLT_MAX);
         memcpy(s->q, q, d * sizeof(float));
         return 0;
     }
-    norm = sqrt(norm);
+    norm = sqrt(norm); /* in double: huge values normalise exactly */
     for (uint32_t i = 0; i < d; i++) s->q[i] = norm > 0 ? (float)(q[i] / norm) : 0.0f;
     return 0;
 }

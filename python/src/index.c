@@ -210,10 +210,12 @@ static int search_params(PyObject **a, pefa_query_params *qp, uint32_t *threads)
     if (a[A_NORM] && a[A_NORM] != Py_None) {
         if (pefapy_choice(a[A_NORM], "knn_norm", norms, 2, &v)) return -1;
         qp->knn_norm = v ? PEFA_KNN_V1 : PEFA_KNN_V0;
+        qp->set |= PEFA_SET_KNN_NORM;
     }
     if (a[A_SCORING] && a[A_SCORING] != Py_None) {
         if (pefapy_choice(a[A_SCORING], "xl_scoring", scorings, 2, &v)) return -1;
         qp->xl_scoring = v ? PEFA_XL_SPARSE_ADD : PEFA_XL_EXACT;
+        qp->set |= PEFA_SET_XL_SCORING;
     }
     if (a[A_LAM] && a[A_LAM] != Py_None) {
         double l = PyFloat_AsDouble(a[A_LAM]);

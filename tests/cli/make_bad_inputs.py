@@ -61,3 +61,7 @@ w("qrels_nonpositive.tsv", "".join(f"{qids[i]}\t{pids[i]}\t0\n" for i in range(5
 w("test_ids.txt", "\n".join(qids[:20]) + "\n")
 w("test_qrels_other.tsv", "query-id\tcorpus-id\tscore\nX1\t{0}\t1\nX2\t{0}\t1\n".format(pids[0]))
 w("test_qrels_zero.tsv", "".join(f"{qids[i]}\t{pids[i]}\t0\n" for i in range(5)))
+w("test_qrels_unknown_p.tsv", "".join(f"{qids[i]}\tDOC-{pids[i]}\t1\n" for i in range(5)))
+w("test_qrels_some_unknown_p.tsv", "".join(f"{qids[i]}\t{'DOC-' if i == 3 else ''}{pids[i]}\t1\n" for i in range(5)))
+x = P.copy(); x[11] = 1e30; np.save(os.path.join(out, "p_ip_overflow.npy"), x)
+x = Q[:20].copy(); x[4] = -1e30; np.save(os.path.join(out, "test_ip_overflow.npy"), x)

@@ -6,8 +6,9 @@ Run by test_serve.sh (which builds the SciFact indexes):
 
   answers   every mode answers as pefa-query does (ids equal, scores within 1e-6),
             single vectors, batches, exact, explain
-  bad       every bad input gets its status and an {"error": ...} naming the field;
+  bad       every bad input gets its status and an {"error": "<field>: <problem>"};
             the server keeps serving
+  k         "k" echoes the k searched with, also when the index has fewer passages
   reload    the file swapped by rename (and SIGHUP) under concurrent requests:
             0 failed, each answer from the old or the new index
   refuse    a damaged or truncated new file is refused, the old one keeps answering
@@ -211,7 +212,18 @@ def test_bad_inputs(s):
         ("unknown mode", '{"vector": %s, "mode": "fast"}' % vs, 400, "mode: 'fast' is not one of erm, xs, xl"),
         ("mode a number", '{"vector": %s, "mode": 3}' % vs, 400, "mode: expected a string"),
         ("unknown field", '{"vector": %s, "lamda": 0.3}' % vs, 400, "lamda: unknown field"),
-        ("lambda out of range", '{"vector": %s, "mode": "xl", "lambda": 1.5}' % vs, 400, "lambda 1.5 is outside [0, 1]"),
+        ("lambda out of range", '{"vector": %s, "mode": "xl", "lambda": 1.5}' % vs, 400, "lambda: 1.5 is outside [0, 1]"),
+        # a field the mode does not use: refused by the library's rule, as pefa-query and Python do
+        ("lambda with erm", '{"vector": %s, "mode": "erm", "lambda": 0.3}' % vs, 400,
+         "lambda: mode erm does not use it (xs and xl do)"),
+        ("lambda, default mode erm", '{"vector": %s, "lambda": 0.3}' % vs, 400,
+         "lambda: mode erm, the index's default, does not use it"),
+        ("knn with xs", '{"vector": %s, "mode": "xs", "knn": 3}' % vs, 400, "knn: mode xs does not use it (only xl does)"),
+        ("topk_p with erm", '{"vector": %s, "mode": "erm", "topk_p": 50}' % vs, 400, "topk_p: mode erm does not use it"),
+        ("knn_norm v0 with xs", '{"vector": %s, "mode": "xs", "knn_norm": "v0"}' % vs, 400,
+         "knn_norm: mode xs does not use it"),
+        ("xl_scoring exact with erm", '{"vector": %s, "mode": "erm", "xl_scoring": "exact"}' % vs, 400,
+         "xl_scoring: mode erm does not use it"),
         ("lambda a string", '{"vector": %s, "lambda": "0.3"}' % vs, 400, "lambda: expected a number"),
         ("exact not a boolean", '{"vector": %s, "exact": 1}' % vs, 400, "exact: expected true or false"),
         ("explain without xl", '{"vector": %s, "mode": "erm", "explain": true}' % vs, 400, "explain: works with mode xl"),
@@ -233,7 +245,10 @@ def test_bad_inputs(s):
             err = json.loads(b).get("error", "")
         except ValueError:
             err = "(not JSON) " + b[:100].decode("latin-1")
-        check(st == want and words in err, f"bad input: {name} -> {want}", f"{st} {err}")
+        # the documented form: "<field>: <problem>", the field first
+        field = words.split(": ")[0] + ": " if ": " in words else ""
+        check(st == want and words in err and err.startswith(field) and re.match(r"[A-Za-z_?][\w\[\]?.]*: ", err),
+              f"bad input: {name} -> {want}", f"{st} {err}")
     # over --max-body (64K): with a Content-Length (refused at the headers) and chunked
     big = json.dumps({"vectors": [v] * 40}).encode()
     st, b, _ = s.request("POST", "/search", big)
@@ -478,6 +493,47 @@ def test_cli(s):
         check(r.returncode == want and words in r.stdout + r.stderr, f"cli: pefa-serve {' '.join(args[1:] or args)} "
               f"-> exit {want}", (r.returncode, r.stdout[:200], r.stderr[:300]))
 
+def test_k_echo():
+    """"k" in an answer is the k searched with (the request's, else 10), not a hit count:
+    an index of 30 passages asked for 50 answers "k":50 with 30 hits per query"""
+    s = Server("--threads", "1", index=os.path.join(WORK, "small.pefa"))
+    try:
+        st, d = s.search({"vector": ROWS[0], "k": 50})
+        check(st == 200 and d.get("k") == 50 and len(d.get("hits", [])) == 30,
+              "k: 'k' echoes the k asked (50), 'hits' holds the 30 passages there are", (st, str(d)[:200]))
+        st, d = s.search({"vectors": ROWS[:2], "k": 50})
+        check(st == 200 and d.get("k") == 50 and [len(r["hits"]) for r in d.get("results", [])] == [30, 30],
+              "k: batch: 'k' 50, 30 hits per query", (st, str(d)[:200]))
+        st, d = s.search({"vector": ROWS[0]})
+        check(st == 200 and d.get("k") == 10 and len(d.get("hits", [])) == 10, "k: absent: 'k' 10 (the default)",
+              (st, str(d)[:200]))
+    finally:
+        check(s.stop() == 0, "k: shutdown exit 0")
+
+
+def test_ip_overflow():
+    """under --metric ip a query is used as given: one whose squared norm is no float32
+    (values of 1e30) is a 400 naming the vector, not -inf/inf scores; cosine normalises it"""
+    huge = [1e30] * len(ROWS[0])
+    s = Server("--threads", "1", index=os.path.join(WORK, "small-ip.pefa"))
+    try:
+        st, d = s.search({"vector": huge})
+        check(st == 400 and d.get("error", "").startswith("vector: query squared norm 1e+62 is over the float32"),
+              "ip: a query of 1e30 -> 400 naming the vector", (st, d))
+        st, d = s.search({"vectors": [ROWS[0], huge]})
+        check(st == 400 and d.get("error", "").startswith("vectors[1]: query squared norm"),
+              "ip: batch: the row named", (st, d))
+    finally:
+        check(s.stop() == 0, "ip: shutdown exit 0")
+    s = Server("--threads", "1", index=os.path.join(WORK, "small.pefa"))
+    try:
+        st, d = s.search({"vector": huge})
+        check(st == 200 and all(abs(h["score"]) <= 1.0001 for h in d.get("hits", [{"score": 9}])),
+              "cosine: a query of 1e30 normalised: scores are cosines", (st, str(d)[:200]))
+    finally:
+        check(s.stop() == 0, "cosine: shutdown exit 0")
+
+
 SET = os.path.join(WORK, "set.pefaset")
 
 
@@ -556,6 +612,8 @@ def main():
         test_refuse(s, os.path.join(WORK, "a.pefa"))
     finally:
         check(s.stop() == 0, "shutdown: exit 0")
+    test_k_echo()
+    test_ip_overflow()
     shutil.copyfile(os.path.join(WORK, "a.pefa"), IDX)
     test_drain()
     test_set()

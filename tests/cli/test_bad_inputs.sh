@@ -57,6 +57,7 @@ t pefa-build "qrels: header only" 1 "no relevance pairs" "${B[@]}" --passages p.
 t pefa-build "qrels: score not a number" 1 "qrels_bad_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_bad_score.tsv
 t pefa-build "qrels: NaN score" 1 "qrels_nan_score.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_nan_score.tsv
 t pefa-build "qrels: one field" 1 "qrels_one_field.tsv:2" "${B[@]}" --passages p.npy --passage-ids pids.txt --queries q.npy --query-ids qids.txt --qrels qrels_one_field.tsv
+t pefa-build "--metric ip: a row whose squared norm is over the float32 maximum" 1 "p_ip_overflow.npy: row 11 has a squared norm of 1e+62, over the float32 maximum" "${B[@]}" --passages p_ip_overflow.npy --metric ip
 t pefa-build "all-zero passage row (warning, builds)" 0 "1 all-zero rows" "${B[@]}" --passages zero_row.npy
 t pefa-build "--queries without --qrels" 2 "go together" "${B[@]}" --passages p.npy --queries q.npy
 t pefa-build "--lambda out of range" 2 "out of range" "${B[@]}" --passages p.npy --lambda 2
@@ -110,6 +111,8 @@ cp good.pefa flipped.pefa; printf '\x01' | dd of=flipped.pefa bs=1 seek=40 conv=
 t pefa-query "index header damaged" 1 "header checksum mismatch" flipped.pefa "${Qq[@]}"
 t pefa-query "test queries: wrong dimension" 1 "dimension 50 does not match the index" good.pefa --queries q50d.npy
 t pefa-query "test queries: NaN" 1 "row 2" good.pefa --queries test_nan.npy
+"$bin"/pefa-build -q -o ip.pefa --passages p.npy --metric ip --no-graphs
+t pefa-query "test queries under --metric ip: a squared norm over the float32 maximum" 1 "test_ip_overflow.npy: row 4 (0-based): query squared norm 1e+62 is over the float32 maximum" ip.pefa --queries test_ip_overflow.npy
 t pefa-query "query ids: count differs from rows" 1 "19 ids" good.pefa "${Qq[@]}" --query-ids test_ids_short.txt
 ids=$(ls good.pefa.*.ids); mv "$ids" saved.ids
 t pefa-query "id map missing" 1 ".ids: id map of" good.pefa "${Qq[@]}"
@@ -125,9 +128,13 @@ mv saved.ids "$ids"
 t pefa-query "--mode xs on an index without training queries" 1 "needs training queries" ermonly.pefa "${Qq[@]}" --mode xs
 t pefa-query "--explain with --mode erm" 2 "--explain works with --mode xl" good.pefa "${Qq[@]}" --explain
 t pefa-query "-k 0" 2 "out of range" good.pefa "${Qq[@]}" -k 0
-t pefa-query "--knn with --mode erm" 2 "--knn works with --mode xl" good.pefa "${Qq[@]}" --mode erm --knn 8
-t pefa-query "--topk-p with --mode xs" 2 "--topk-p works with --mode xl" good.pefa "${Qq[@]}" --mode xs --topk-p 50
-t pefa-query "--lambda with --mode erm" 2 "--lambda works with --mode xs or xl" good.pefa "${Qq[@]}" --lambda 0.3
+t pefa-query "--knn with --mode erm" 2 "--knn: mode erm does not use it (only xl does)" good.pefa "${Qq[@]}" --mode erm --knn 8
+t pefa-query "--topk-p with --mode xs" 2 "--topk-p: mode xs does not use it (only xl does)" good.pefa "${Qq[@]}" --mode xs --topk-p 50
+t pefa-query "--knn-norm v0 (its default) with --mode xs" 2 "--knn-norm: mode xs does not use it" good.pefa "${Qq[@]}" --mode xs --knn-norm v0
+t pefa-query "--xl-scoring with --mode erm" 2 "--xl-scoring: mode erm does not use it" good.pefa "${Qq[@]}" --mode erm --xl-scoring exact
+t pefa-query "--lambda with --mode erm" 2 "--lambda: mode erm does not use it (xs and xl do)" good.pefa "${Qq[@]}" --mode erm --lambda 0.3
+t pefa-query "--lambda with the index's default mode erm" 2 "--lambda: mode erm, the index's default, does not use it" good.pefa "${Qq[@]}" --lambda 0.3
+t pefa-query "--knn with the index's default mode erm" 2 "--knn: mode erm, the index's default, does not use it" good.pefa "${Qq[@]}" --knn 8
 "$bin"/pefa-build -q -o nographs.pefa --passages p.npy --no-graphs
 t pefa-query "--ef on an index without graphs (warning)" 0 "--ef has no effect: nographs.pefa has no HNSW graph" nographs.pefa "${Qq[@]}" --ef 50
 t pefa-query "no INDEX" 2 "missing INDEX" "${Qq[@]}"
@@ -135,6 +142,8 @@ Qi=(--queries test.npy --query-ids test_ids.txt --no-output)
 t pefa-query "eval qrels: no line names a test query" 1 "test_qrels_other.tsv: none of its 2 lines names one of the 20 queries" good.pefa "${Qi[@]}" --qrels test_qrels_other.tsv
 t pefa-query "eval qrels: header only" 1 "qrels_header_only.tsv: no relevance judgements" good.pefa "${Qi[@]}" --qrels qrels_header_only.tsv
 t pefa-query "eval qrels: no score > 0" 1 "test_qrels_zero.tsv: no test query has a relevant passage (score > 0)" good.pefa "${Qi[@]}" --qrels test_qrels_zero.tsv
+t pefa-query "eval qrels: no relevant passage id is in the index" 1 "test_qrels_unknown_p.tsv: none of the 5 relevant passages of its test queries is in good.pefa (first: 'DOC-" good.pefa "${Qi[@]}" --qrels test_qrels_unknown_p.tsv
+t pefa-query "eval qrels: some passage ids not in the index (warning)" 0 "test_qrels_some_unknown_p.tsv: 1 of the 5 relevant passages of its test queries are not in good.pefa (first: 'DOC-" good.pefa "${Qi[@]}" --qrels test_qrels_some_unknown_p.tsv
 t pefa-query "eval qrels: a bad line (before any query runs)" 1 "qrels_bad_score.tsv:2: score 'abc'" good.pefa "${Qi[@]}" --qrels qrels_bad_score.tsv
 t pefa-query "good index, good queries (control)" 0 "queries=20" good.pefa "${Qq[@]}" --mode xl
 

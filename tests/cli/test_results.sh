@@ -6,7 +6,8 @@
 #  2. its metrics follow trec_eval's conventions and agree with the numpy
 #     reference on qrels with unjudged queries, scores <= 0, duplicated lines
 #     and graded gains: averaged over judged queries only, judged=/skipped=
-#     printed, a pair relevant when its summed score is > 0;
+#     printed, a pair relevant when its summed score is > 0; only the cutoffs
+#     k hits can fill are printed (recall@k, ndcg@min(10, k));
 #  3. training qrels with scores <= 0 are left out of Y (counted), so a
 #     negative line cannot push a passage down.
 set -uo pipefail
@@ -82,7 +83,7 @@ extra.append("NO-SUCH-QUERY\t123\t1")
 open("eval_qrels.tsv", "w").write("query-id\tcorpus-id\tscore\n" + "\n".join(lines + extra) + "\n")
 EOF
 "$bin"/pefa-query full.pefa "${T[@]}" --exact -k 100 --qrels eval_qrels.tsv --no-output 2>q.err
-ours=$(grep '^recall@10=' q.err | sed 's/ (k < 100.*//')
+ours=$(grep '^recall@10=' q.err)
 ref=$($py "$src"/tests/reference/pefa_ref.py --data $d --mode erm -k 100 --qrels eval_qrels.tsv 2>/dev/null)
 if [ -n "$ours" ] && [ "$ours" = "$ref" ]; then ok "metrics equal the reference's: $ours"; else bad "metrics: pefa-query '$ours', reference '$ref'"; fi
 case $ours in *"judged=240 skipped=60"*) ok "judged=240 skipped=60" ;; *) bad "judged/skipped: '$ours'" ;; esac
@@ -93,9 +94,58 @@ q0=$(sed -n 61p $d/test_query_ids.txt)
 "$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 2>/dev/null | awk -v q="$q0" '$1 == q' > one.tsv
 p1=$(sed -n 1p one.tsv | cut -f3); p3=$(sed -n 3p one.tsv | cut -f3)
 printf '%s\t%s\t1\n%s\t%s\t1\n%s\t%s\t1\n' "$q0" "$p1" "$q0" "$p1" "$q0" "$p3" > hand.tsv
-line=$("$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels hand.tsv --no-output 2>&1 | grep '^recall@10=')
-want=$($py -c 'import math; print("recall@10=1.0000 recall@20=1.0000 recall@100=1.0000 ndcg@10=%.4f judged=1 skipped=299" % ((2 + 1 / math.log2(4)) / (2 + 1 / math.log2(3))))')
-case $line in "$want"*) ok "by hand: $want" ;; *) bad "by hand: got '$line', want '$want'" ;; esac
+# the cutoffs printed are those k hits can fill: recall at 10, 20 below k and at
+# k itself below 100, nDCG at min(10, k); k >= 100: recall@10 @20 @100 ndcg@10
+by_hand() { # k, the line wanted (%s: nDCG of ranks 1 and 3; %t: of rank 1 and 2 only)
+  local line want
+  line=$("$bin"/pefa-query full.pefa "${T[@]}" --exact -k "$1" --qrels hand.tsv --no-output 2>&1 | grep '^recall@')
+  want=$($py -c 'import math, sys; print(sys.argv[1].replace("%s", "%.4f" % ((2 + 1 / math.log2(4)) / (2 + 1 / math.log2(3)))).replace("%t", "%.4f" % (2 / (2 + 1 / math.log2(3)))))' "$2")
+  [ "$line" = "$want" ] && ok "by hand, -k $1: $want" || bad "by hand, -k $1: got '$line', want '$want'"
+}
+by_hand 1 "recall@1=0.5000 ndcg@1=1.0000 judged=1 skipped=299"
+by_hand 2 "recall@2=0.5000 ndcg@2=%t judged=1 skipped=299"
+by_hand 5 "recall@5=1.0000 ndcg@5=%s judged=1 skipped=299"
+by_hand 10 "recall@10=1.0000 ndcg@10=%s judged=1 skipped=299"
+by_hand 15 "recall@10=1.0000 recall@15=1.0000 ndcg@10=%s judged=1 skipped=299"
+by_hand 50 "recall@10=1.0000 recall@20=1.0000 recall@50=1.0000 ndcg@10=%s judged=1 skipped=299"
+by_hand 100 "recall@10=1.0000 recall@20=1.0000 recall@100=1.0000 ndcg@10=%s judged=1 skipped=299"
+by_hand 300 "recall@10=1.0000 recall@20=1.0000 recall@100=1.0000 ndcg@10=%s judged=1 skipped=299"
+
+# evaluation qrels whose passage ids the index does not know: refused before any
+# output when none is known (another id scheme), warned with a count when some are
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 { $2 = "DOC-" $2 } { print }' $d/test_qrels.tsv > foreign_qrels.tsv
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels foreign_qrels.tsv > foreign.out 2> foreign.err; rc=$?
+nrel=$(tail -n +2 $d/test_qrels.tsv | awk -F'\t' '$3 > 0' | sort -u | wc -l)
+if [ $rc -eq 1 ] && [ ! -s foreign.out ] && grep -q "foreign_qrels.tsv: none of the $nrel relevant passages of its test queries is in full.pefa (first: 'DOC-" foreign.err
+then ok "qrels naming no passage of the index: exit 1 before any output, names the file"
+else bad "qrels naming no passage of the index: exit $rc, $(wc -l < foreign.out) lines out, $(cat foreign.err)"; fi
+awk -F'\t' 'BEGIN { OFS = "\t" } NR > 1 && NR % 4 == 0 { $2 = "DOC-" $2 } { print }' $d/test_qrels.tsv > part_qrels.tsv
+nunk=$(awk -F'\t' 'NR > 1 && NR % 4 == 0 && $3 > 0' $d/test_qrels.tsv | sort -u | wc -l)
+"$bin"/pefa-query full.pefa "${T[@]}" --exact -k 10 --qrels part_qrels.tsv --no-output 2> part.err; rc=$?
+if [ $rc -eq 0 ] && grep -q "part_qrels.tsv: $nunk of the $nrel relevant passages of its test queries are not in full.pefa (first: 'DOC-" part.err
+then ok "qrels naming some unknown passages: a warning counts them ($nunk of $nrel)"
+else bad "qrels naming some unknown passages: exit $rc, $(cat part.err)"; fi
+# an index without an id map: a passage's id is its row number as pefa-query writes it
+"$bin"/pefa-build -q -o rows.pefa --passages $d/passages.npy --no-graphs
+printf '%s\t007\t1\n' "$q0" > rows_qrels.tsv
+"$bin"/pefa-query rows.pefa "${T[@]}" --exact --qrels rows_qrels.tsv --no-output 2> rows.err; rc=$?
+[ $rc -eq 1 ] && grep -q "(first: '007')" rows.err && ok "row-number ids: '007' is not row 7's id" \
+  || bad "row-number ids: exit $rc, $(cat rows.err)"
+printf '%s\t7\t1\n' "$q0" > rows_qrels.tsv
+"$bin"/pefa-query rows.pefa "${T[@]}" --exact --qrels rows_qrels.tsv --no-output 2> rows.err; rc=$?
+[ $rc -eq 0 ] && ! grep -q "not in rows.pefa" rows.err && ok "row-number ids: '7' is known" || bad "row-number ids: exit $rc, $(cat rows.err)"
+
+# a write that fails (disk full) says why: mid-run (300 queries: the buffer
+# fills) and at the final flush (2 queries: less than a buffer)
+if [ -w /dev/full ]; then
+  $py -c 'import sys, numpy as np; np.save("two.npy", np.load(sys.argv[1])[:2])' $d/test_queries.npy
+  for qs in "$d/test_queries.npy" two.npy; do
+    "$bin"/pefa-query full.pefa --queries "$qs" --exact > /dev/full 2> full.err; rc=$?
+    if [ $rc -eq 1 ] && grep -q "writing results to stdout failed: No space left on device" full.err
+    then ok "stdout is /dev/full ($(basename "$qs")): exit 1 with the reason"
+    else bad "stdout is /dev/full ($(basename "$qs")): exit $rc, $(cat full.err)"; fi
+  done
+fi
 
 # ---- 3. training qrels with scores <= 0 -------------------------------------------------
 # the ERM top passage of the first test query, listed with -5 for every

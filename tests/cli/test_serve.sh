@@ -26,4 +26,8 @@ for v in a:42 b:7; do
   done
   "$bin"/pefa-shardset -o "$tmp/set-${v%:*}.pefaset" "$tmp/s${v%:*}"{0,1,2}.pefa > /dev/null
 done
+# 30 passages: fewer than a request's k
+/usr/bin/python3 -c 'import sys, numpy as np; np.save(sys.argv[2], np.load(sys.argv[1])[:30])' $d/passages.npy "$tmp/small.npy"
+"$bin"/pefa-build -q -o "$tmp/small.pefa" --passages "$tmp/small.npy" --threads 1
+"$bin"/pefa-build -q -o "$tmp/small-ip.pefa" --passages "$tmp/small.npy" --threads 1 --metric ip
 timeout 600 /usr/bin/python3 "$src/tests/cli/serve_test.py" "$bin" "$tmp" "$d"

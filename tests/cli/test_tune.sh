@@ -49,6 +49,11 @@ fi
 # pefa-tune shows the choice the build recorded
 "$bin"/pefa-tune -q "$tmp"/t.pefa > "$tmp"/grid.txt
 "$bin"/pefa-tune -q --json "$tmp"/t.pefa > "$tmp"/grid.json
+if [ -w /dev/full ]; then
+  rc=0; "$bin"/pefa-tune -q "$tmp"/t.pefa > /dev/full 2> "$tmp"/full.err || rc=$?
+  [ $rc -eq 1 ] && grep -q "writing the report to stdout failed: No space left on device" "$tmp"/full.err \
+    && ok "pefa-tune > /dev/full: exit 1 with the reason" || bad "pefa-tune > /dev/full: exit $rc, $(cat "$tmp"/full.err)"
+fi
 rows=$(grep -cE '^[ *] (erm|xs|xl) ' "$tmp"/grid.txt)
 [ "$rows" = 62 ] && ok "the grid has 62 settings" || bad "grid rows: $rows"
 chosen=$(sed -n 's/^chosen: //p' "$tmp"/grid.txt)

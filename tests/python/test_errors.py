@@ -48,6 +48,21 @@ def test_query_not_finite_names_the_row(ix, scifact, bad, word):
         ix.search(Q[3])
 
 
+def test_query_overflowing_under_ip_names_the_row(tmp_path, scifact):
+    """under --metric ip a query is used as given: a squared norm that is no float32
+    (values of 1e30) is refused, naming the query, as pefa-query and pefa-serve do"""
+    np.save(tmp_path / "p.npy", scifact.passages[:300])
+    tool("pefa-build", "-q", "-o", tmp_path / "ip.pefa", "--passages", tmp_path / "p.npy", "--metric", "ip",
+         "--no-graphs", "--threads", "1")
+    Q = scifact.test[:4].copy()
+    Q[2] = 1e30
+    with pefa.Index(str(tmp_path / "ip.pefa")) as ix:
+        with pytest.raises(ValueError) as e:
+            ix.search(Q, mode="erm")
+        check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, "query 2", "query squared norm 1e+62 is over the float32")
+        assert np.isfinite(ix.search(Q[:2], mode="erm")[1]).all()
+
+
 @pytest.mark.parametrize("kw,exc,words", [
     (dict(mode="foo"), ValueError, ["mode 'foo' is not one of 'erm', 'xs', 'xl'"]),
     (dict(mode="XL"), ValueError, ["mode 'XL'"]),
@@ -62,9 +77,18 @@ def test_query_not_finite_names_the_row(ix, scifact, bad, word):
     (dict(knn=0, mode="xl"), ValueError, ["knn = 0"]),
     (dict(topk_p=0, mode="xl"), ValueError, ["topk_p = 0"]),
     (dict(threads=-1), ValueError, ["threads = -1"]),
-    (dict(lam=1.5, mode="xl"), ValueError, ["lambda 1.5 is outside [0, 1]"]),
-    (dict(lam=-0.1, mode="xs"), ValueError, ["lambda -0.1 is outside [0, 1]"]),
-    (dict(lam=math.nan, mode="xl"), ValueError, ["lambda nan is outside [0, 1]"]),
+    (dict(lam=1.5, mode="xl"), ValueError, ["lambda: 1.5 is outside [0, 1]"]),
+    (dict(lam=-0.1, mode="xs"), ValueError, ["lambda: -0.1 is outside [0, 1]"]),
+    (dict(lam=math.nan, mode="xl"), ValueError, ["lambda: nan is outside [0, 1]"]),
+    # a parameter the mode does not use is refused (the library's rule, as in pefa-query and pefa-serve)
+    (dict(lam=0.3, mode="erm"), ValueError, ["lambda: mode erm does not use it (xs and xl do)"]),
+    (dict(lam=0.3), ValueError, ["lambda: mode erm, the index's default, does not use it"]),
+    (dict(knn=3, mode="xs"), ValueError, ["knn: mode xs does not use it (only xl does)"]),
+    (dict(topk_p=50, mode="erm"), ValueError, ["topk_p: mode erm does not use it"]),
+    (dict(knn_norm="v1", mode="xs"), ValueError, ["knn_norm: mode xs does not use it"]),
+    (dict(xl_scoring="sparse-add", mode="erm"), ValueError, ["xl_scoring: mode erm does not use it"]),
+    (dict(knn_norm="v0", mode="erm"), ValueError, ["knn_norm: mode erm does not use it"]),  # the default, given
+    (dict(xl_scoring="exact", mode="xs"), ValueError, ["xl_scoring: mode xs does not use it"]),
     (dict(lam="x"), TypeError, []),
     (dict(knn_norm="v2", mode="xl"), ValueError, ["knn_norm 'v2' is not one of 'v0', 'v1'"]),
     (dict(xl_scoring="sparse", mode="xl"), ValueError, ["xl_scoring 'sparse'"]),

@@ -151,6 +151,71 @@ static void test_zero_params_are_defaults(void **state)
     pefa_index_close(ix);
 }
 
+/* the field of pefa_query_params named `name` given, with a value the modes that use it accept */
+static void give(pefa_query_params *p, const char *name)
+{
+    if (!strcmp(name, "lambda")) p->set |= PEFA_SET_LAMBDA, p->lambda = 0.5f; /* XS: the build's, no z needed */
+    else if (!strcmp(name, "knn")) p->knn = 8;
+    else if (!strcmp(name, "topk_p")) p->topk_p = 50;
+    else if (!strcmp(name, "knn_norm")) p->knn_norm = PEFA_KNN_V1;
+    else if (!strcmp(name, "knn_norm=v0")) p->set |= PEFA_SET_KNN_NORM, p->knn_norm = PEFA_KNN_V0;
+    else if (!strcmp(name, "xl_scoring")) p->xl_scoring = PEFA_XL_SPARSE_ADD;
+    else if (!strcmp(name, "xl_scoring=exact")) p->set |= PEFA_SET_XL_SCORING, p->xl_scoring = PEFA_XL_EXACT;
+}
+
+/* A parameter the mode does not use is refused, naming it, in the resolve
+ * step every front end goes through: ERM uses none of lambda, knn, topk_p,
+ * knn_norm, xl_scoring; XS uses lambda only; XL all of them. */
+static void test_unused_params_refused(void **state)
+{
+    static const char *const fields[] = {"lambda", "knn", "topk_p", "knn_norm", "knn_norm=v0", "xl_scoring",
+                                         "xl_scoring=exact"};
+    static const int modes[] = {PEFA_MODE_ERM, PEFA_MODE_XS, PEFA_MODE_XL, PEFA_MODE_DEFAULT};
+    pefa_index *ix;
+    pefa_searcher *s;
+    pefa_hit hits[PEFA_DEFAULT_K];
+    uint32_t n;
+    (void)state;
+    assert_int_equal(pefa_index_open(g_path, &ix), 0);
+    assert_int_equal(pefa_searcher_new(ix, &s), 0);
+    for (size_t mi = 0; mi < sizeof modes / sizeof *modes; mi++)
+        for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+            pefa_query_params p = PEFA_QUERY_PARAMS_INIT, r = PEFA_QUERY_PARAMS_INIT, again = PEFA_QUERY_PARAMS_INIT;
+            int mode = modes[mi], used = mode == PEFA_MODE_XL || (mode == PEFA_MODE_XS && f == 0);
+            char name[32];
+            int rc;
+            p.mode = mode;
+            give(&p, fields[f]);
+            snprintf(name, sizeof name, "%.*s: ", (int)strcspn(fields[f], "="), fields[f]);
+            rc = pefa_query_params_resolve(ix, &p, &r);
+            print_message("mode %d, %s: %s\n", mode, fields[f], rc ? pefa_last_error_detail() : "used");
+            if (used) {
+                assert_int_equal(rc, 0);
+                /* what resolve returns resolves again to itself */
+                if (pefa_query_params_resolve(ix, &r, &again)) fail_msg("%s", pefa_last_error_detail());
+                assert_memory_equal(&r, &again, sizeof r);
+                continue;
+            }
+            assert_int_equal(rc, PEFA_ERR_INVALID_ARG);
+            assert_int_equal(strncmp(pefa_last_error_detail(), name, strlen(name)), 0);
+            assert_non_null(strstr(pefa_last_error_detail(), mode == PEFA_MODE_DEFAULT ? "erm, the index's default"
+                                                                                       : "does not use it"));
+            /* searches go through the same step */
+            assert_int_equal(pefa_search(s, g_Q, &p, hits, &n), PEFA_ERR_INVALID_ARG);
+            assert_int_equal(pefa_search_batch(ix, g_Q, 1, 0, &p, 1, hits, &n), PEFA_ERR_INVALID_ARG);
+        }
+    /* a resolved ERM or XS setting carries no XL field: it resolves again */
+    for (size_t mi = 0; mi < sizeof modes / sizeof *modes; mi++) {
+        pefa_query_params p = PEFA_QUERY_PARAMS_INIT, r = PEFA_QUERY_PARAMS_INIT, again = PEFA_QUERY_PARAMS_INIT;
+        p.mode = modes[mi];
+        assert_int_equal(pefa_query_params_resolve(ix, &p, &r), 0);
+        assert_int_equal(pefa_query_params_resolve(ix, &r, &again), 0);
+        assert_memory_equal(&r, &again, sizeof r);
+    }
+    pefa_searcher_free(s);
+    pefa_index_close(ix);
+}
+
 /* a caller compiled against a header whose struct was 8 bytes long: the
  * library reads those 8 bytes only (ASan watches the exact-size buffers) */
 static void test_short_structs(void **state)
@@ -336,7 +401,8 @@ static void test_meta_get_results(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_zero_params_are_defaults), cmocka_unit_test(test_short_structs),
+        cmocka_unit_test(test_zero_params_are_defaults), cmocka_unit_test(test_unused_params_refused),
+        cmocka_unit_test(test_short_structs),
         cmocka_unit_test(test_batch_equals_single),      cmocka_unit_test(test_build_input_forms),
         cmocka_unit_test(test_meta_get_results),         cmocka_unit_test(test_pairs_merge),
     };

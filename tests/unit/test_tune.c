@@ -441,7 +441,14 @@ static void test_tuned_defaults_and_overrides(void **state)
     assert_int_equal(pefa_query_params_resolve(ix, &p, &out), 0);
     assert_int_equal(out.knn, 7);
     assert_float_equal(out.lambda, 0.65f, 0);
+    /* ERM uses neither knn nor lambda: given, they are refused, not ignored */
     p.mode = PEFA_MODE_ERM;
+    assert_int_equal(pefa_query_params_resolve(ix, &p, &out), PEFA_ERR_INVALID_ARG);
+    assert_string_equal(pefa_last_error_detail(), "lambda: mode erm does not use it (xs and xl do)");
+    p.set = 0;
+    assert_int_equal(pefa_query_params_resolve(ix, &p, &out), PEFA_ERR_INVALID_ARG);
+    assert_string_equal(pefa_last_error_detail(), "knn: mode erm does not use it (only xl does)");
+    p.knn = 0;
     assert_int_equal(pefa_query_params_resolve(ix, &p, &out), 0);
     assert_int_equal(out.mode, PEFA_MODE_ERM);
     pefa_index_close(ix);

@@ -158,9 +158,9 @@ static int get_field(parse_ctx *c, const char *key, const json_t *v)
     } else if (!strcmp(key, "mode")) {
         if (!(rc = get_choice(c, v, "mode", modes, 3, &i))) qp->mode = PEFA_MODE_ERM + i;
     } else if (!strcmp(key, "knn_norm")) {
-        if (!(rc = get_choice(c, v, "knn_norm", norms, 2, &i))) qp->knn_norm = i;
+        if (!(rc = get_choice(c, v, "knn_norm", norms, 2, &i))) qp->knn_norm = i, qp->set |= PEFA_SET_KNN_NORM;
     } else if (!strcmp(key, "xl_scoring")) {
-        if (!(rc = get_choice(c, v, "xl_scoring", scorings, 2, &i))) qp->xl_scoring = i;
+        if (!(rc = get_choice(c, v, "xl_scoring", scorings, 2, &i))) qp->xl_scoring = i, qp->set |= PEFA_SET_XL_SCORING;
     } else {
         printable(key, shown, sizeof shown);
         rc = refuse(c->err, c->errlen, "%s: unknown field", shown);

@@ -71,6 +71,17 @@ static int write_explain(answer *a, uint32_t *e, uint32_t row)
     return 0;
 }
 
+/* query i refused by the search (a value the index's metric cannot take):
+ * a batch of one, so the library's "query 0: " is the request's row */
+static int fail_query(answer *a, int rc, uint32_t i)
+{
+    const char *d = pefa_last_error_detail();
+    if (strncmp(d, "query 0: ", 9) == 0) d += 9;
+    if (a->rq->batch) snprintf(a->err, a->errlen, "vectors[%u]: %s", i, d);
+    else snprintf(a->err, a->errlen, "vector: %s", d);
+    return rc == PEFA_ERR_INVALID_ARG ? 400 : 500;
+}
+
 /* "hits":[...] of query i */
 static int write_query(answer *a, uint32_t i)
 {
@@ -78,7 +89,7 @@ static int write_query(answer *a, uint32_t i)
     uint32_t nh = 0, e = 0;
     int rc;
     if ((rc = pefa_set_search_batch(a->g->set, q, 1, 0, &a->rq->qp, 1, a->hits, &nh)))
-        return fail(a, rc == PEFA_ERR_INVALID_ARG ? 400 : 500, a->rq->batch ? "search" : "vector");
+        return fail_query(a, rc, i);
     if (a->rq->explain && (rc = explain_query(a, q, nh))) return rc;
     srv_buf_put(a->out, "\"hits\":[");
     for (uint32_t h = 0; h < nh; h++) {
@@ -121,9 +132,13 @@ int srv_search(srv_index *g, const srv_request *rq, srv_buf *out, int *mode, cha
     a.g = g, a.rq = rq, a.out = out, a.err = err, a.errlen = errlen;
     a.rp.size = sizeof a.rp;
     *mode = 0;
-    /* what the index cannot serve (a mode without its sections, lambda out
-     * of range) is the client's error: the library's detail names it */
-    if (pefa_set_query_params_resolve(g->set, &rq->qp, &a.rp)) return fail(&a, 400, "parameters");
+    /* the parameters are the library's to check (a range, a field the mode
+     * does not use, a mode the index cannot serve): the client's error, and
+     * the detail already reads "<field>: <problem>" */
+    if (pefa_set_query_params_resolve(g->set, &rq->qp, &a.rp)) {
+        snprintf(err, errlen, "%s", pefa_last_error_detail());
+        return 400;
+    }
     *mode = a.rp.mode;
     if (rq->explain && a.rp.mode != PEFA_MODE_XL) {
         snprintf(err, errlen, "explain: works with mode xl (this request resolves to %s)", mode_names[a.rp.mode]);

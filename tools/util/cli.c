@@ -46,6 +46,12 @@ void cli_check_not_input(const char *out, const char *what, const char *const *p
                             cli_prog);
 }
 
+void cli_check_stdout(const char *what, int flush)
+{
+    if ((flush && fflush(stdout)) || ferror(stdout))
+        cli_fatal("writing %s to stdout failed: %s", what, strerror(errno));
+}
+
 void cli_version(void)
 {
     printf("%s (pefa %s, format %d.%d)\n", cli_prog, pefa_version_string(), PEFA_FORMAT_MAJOR, PEFA_FORMAT_MINOR);

@@ -44,6 +44,10 @@ void cli_warn(const char *fmt, ...);
  * error "-o OUT is the WHAT input PATH: prog would replace its own input"
  * (exit 2). what names the input (an option, "shard"). */
 void cli_check_not_input(const char *out, const char *what, const char *const *paths, size_t n);
+/* stdout after writing `what` to it: a failed write (disk full, a closed
+ * pipe) is fatal, with its reason. Call it right after the writes, while
+ * errno still holds what failed; flush = 1 also flushes (at the end). */
+void cli_check_stdout(const char *what, int flush);
 
 /* "prog (pefa X.Y.Z, format M.m)" on stdout (--version) */
 void cli_version(void);

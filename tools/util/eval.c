@@ -90,6 +90,19 @@ fail:
     return NULL;
 }
 
+uint64_t ev_unknown_passages(const ev_qrels *e, int (*known)(void *ctx, const char *pid), void *ctx, uint64_t *n_rel,
+                             const char **first)
+{
+    uint64_t n = e->first[e->n_queries], unknown = 0;
+    *n_rel = n;
+    *first = NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        if (known(ctx, e->rels[i].pid)) continue;
+        if (!unknown++) *first = e->rels[i].pid;
+    }
+    return unknown;
+}
+
 /* gain of pid for query q (0 if not relevant): binary search, ids sorted */
 static double gain_of(const ev_qrels *e, uint64_t q, const char *pid)
 {
@@ -99,15 +112,16 @@ static double gain_of(const ev_qrels *e, uint64_t q, const char *pid)
     return f ? f->gain : 0;
 }
 
-static double ideal_dcg10(const ev_qrels *e, uint64_t q)
+/* the ideal DCG@cut (cut <= 10): the cut largest gains in rank order */
+static double ideal_dcg(const ev_qrels *e, uint64_t q, uint32_t cut)
 {
     ev_rel top[10];
     size_t n = 0;
     double idcg = 0;
-    for (uint64_t i = e->first[q]; i < e->first[q + 1]; i++) { /* the 10 largest gains */
+    for (uint64_t i = e->first[q]; i < e->first[q + 1]; i++) { /* the cut largest gains */
         ev_rel r = e->rels[i];
-        if (n < 10) top[n++] = r;
-        else if (r.gain > top[9].gain) top[9] = r;
+        if (n < cut) top[n++] = r;
+        else if (r.gain > top[cut - 1].gain) top[cut - 1] = r;
         else continue;
         qsort(top, n, sizeof *top, gain_desc);
     }
@@ -115,26 +129,32 @@ static double ideal_dcg10(const ev_qrels *e, uint64_t q)
     return idcg;
 }
 
+void ev_metrics_init(ev_metrics *m, uint32_t k)
+{
+    memset(m, 0, sizeof *m);
+    if (k > 10) m->cut[m->n_cut++] = 10;
+    if (k > 20) m->cut[m->n_cut++] = 20;
+    m->cut[m->n_cut++] = k < 100 ? k : 100;
+    m->ndcg_cut = k < 10 ? k : 10;
+}
+
 void ev_add(const ev_qrels *e, uint64_t q, const char *const *hit_ids, uint32_t n, ev_metrics *m)
 {
     uint64_t nrel = e->first[q + 1] - e->first[q];
-    uint32_t c10 = 0, c20 = 0, c100 = 0;
+    uint32_t found[EV_MAX_CUTS] = {0}, last = m->cut[m->n_cut - 1];
     double dcg = 0;
     if (nrel == 0) {
         m->skipped++;
         return;
     }
-    for (uint32_t r = 0; r < n && r < 100; r++) {
+    for (uint32_t r = 0; r < n && r < last; r++) {
         double g = gain_of(e, q, hit_ids[r]);
         if (g <= 0) continue;
-        if (r < 10) c10++, dcg += g / log2(r + 2.0);
-        if (r < 20) c20++;
-        c100++;
+        if (r < m->ndcg_cut) dcg += g / log2(r + 2.0);
+        for (uint32_t c = 0; c < m->n_cut; c++) found[c] += r < m->cut[c];
     }
-    m->recall10 += (double)c10 / (double)nrel;
-    m->recall20 += (double)c20 / (double)nrel;
-    m->recall100 += (double)c100 / (double)nrel;
-    m->ndcg10 += dcg / ideal_dcg10(e, q);
+    for (uint32_t c = 0; c < m->n_cut; c++) m->recall[c] += (double)found[c] / (double)nrel;
+    m->ndcg += dcg / ideal_dcg(e, q, m->ndcg_cut);
     m->judged++;
 }
 
