@@ -36,6 +36,7 @@ typedef struct {
     const void *vecs;
     uint32_t n, dim;
     size_t stride;
+    size_t row_bytes;    /* bytes of one row (prefetching) */
     int elem;
     pefa_dot_fn dot;
     uint32_t M, M0, ef;
@@ -92,6 +93,14 @@ static inline const float *brow_f32(const bctx *b, uint32_t id, float *buf)
     return buf;
 }
 
+/* the whole row id into the cache (its first line is asked for earlier) */
+static inline void prefetch_row(const bctx *b, uint32_t id)
+{
+    const char *p = (const char *)brow(b, id);
+    for (size_t o = 64; o < b->row_bytes; o += 64)
+        __builtin_prefetch(p + o, 0, 3);
+}
+
 /* adjacency block {count, nbrs...} of node id at level lev */
 static inline uint32_t *block(const bctx *b, uint32_t id, uint32_t lev)
 {
@@ -140,14 +149,21 @@ static size_t search_level(worker *w, const float *qv, uint32_t ep, float epd, u
         if (nres >= ef && c.d > res[0].d)
             break;
         minh_pop(cq, &ncand);
-        uint32_t cnt = read_list(b, c.id, lev, w->nbuf);
+        uint32_t cnt = read_list(b, c.id, lev, w->nbuf), m = 0;
+        /* the unvisited neighbours first (their first lines prefetched), then
+         * their distances, each next row prefetched whole (as search.c) */
         for (uint32_t j = 0; j < cnt; j++) {
             uint32_t x = w->nbuf[j];
-            if (j + 1 < cnt)
-                __builtin_prefetch(brow(b, w->nbuf[j + 1]), 0, 3);
             if (w->tags[x] == epoch)
                 continue;
             w->tags[x] = epoch;
+            w->nbuf[m++] = x;
+            __builtin_prefetch(brow(b, x), 0, 3);
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t x = w->nbuf[j];
+            if (j + 1 < m)
+                prefetch_row(b, w->nbuf[j + 1]);
             float d = -b->dot(qv, brow(b, x), b->dim);
             if (nres < ef || d < res[0].d) {
                 if (ncand == w->cand_cap) {
@@ -551,6 +567,7 @@ static bctx *bctx_new(const void *vecs, uint32_t n, uint32_t dim, size_t vec_str
     b->dim = dim;
     b->stride = vec_stride;
     b->elem = elem;
+    b->row_bytes = (size_t)dim * (elem == PEFA_TYPE_F32 ? 4u : 2u);
     b->dot = pefa__dot_kernel(elem);
     b->M = p->M ? p->M : 16;
     b->M0 = 2 * b->M;
