@@ -120,6 +120,7 @@ PyObject *pefapy_info_dict(const pefa_model_info *m);
 
 /* ---- types ------------------------------------------------------------------------ */
 extern PyTypeObject pefapy_IndexType;
+extern PyTypeObject pefapy_SetType;
 extern PyTypeObject pefapy_ViewOwnerType;
 PyObject *pefapy_build(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *pefapy_output_check(PyObject *self, PyObject *args);
