@@ -68,15 +68,15 @@ static void leave(IndexObject *s)
 
 /* pefa_model_describe of a whole index: a shard set's manifest (META
  * set.shards, format [S2]) and a shard opened alone are refused, as pefa-query
- * refuses a shard (pefa_set_open), with words for Python, which has no set yet */
+ * refuses a shard (pefa_set_open), with words for Python: pefa.Set opens sets */
 static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_t cap)
 {
     const char *path = pefa_index_path(ix), *n;
     int rc;
     if (pefa_index_meta_get(ix, "set.shards", &n) == 0) {
         snprintf(err, cap,
-                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only so "
-                 "far (pefa-query, pefa-serve and pefa-dump open the set)",
+                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only; "
+                 "open the set with pefa.Set",
                  path, n);
         return PEFA_ERR_INVALID_ARG;
     }
@@ -87,8 +87,7 @@ static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_
     if (mi->shard_count > 1) {
         snprintf(err, cap,
                  "%s: shard %u of %u of a shard set, not a whole index (its rows are a part of the passages): "
-                 "pefa.Index opens single indexes only so far (pefa-query, pefa-serve and pefa-dump open the "
-                 "set's manifest)",
+                 "pefa.Index opens single indexes only; open the set's manifest with pefa.Set",
                  path, mi->shard_index, mi->shard_count);
         return PEFA_ERR_INVALID_ARG;
     }
