@@ -255,14 +255,9 @@ def test_error_classes():
 
 
 @pytest.fixture(scope="module")
-def shard_set(tmp_path_factory, scifact):
-    """SciFact as 3 shards and their manifest, built by the CLI"""
-    d = tmp_path_factory.mktemp("set")
-    shards = [str(d / ("s%d.pefa" % i)) for i in range(3)]
-    for i, out in enumerate(shards):
-        tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/3" % i)
-    tool("pefa-shardset", "-o", d / "set.pefaset", *shards)
-    return str(d / "set.pefaset"), shards
+def shard_set(sf_set):
+    """SciFact as 3 shards and their manifest, built by the CLI (conftest.ShardSet)"""
+    return sf_set.manifest, sf_set.shards
 
 
 def test_a_set_manifest_is_named(shard_set, scifact):
