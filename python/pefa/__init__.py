@@ -10,6 +10,13 @@ out, vectors viewed in place, the GIL released while C works::
         rows, scores = ix.search(T, k=10, mode="xl")   # (n, k) int64 / float32
         ids = ix.passage_ids(rows)                      # same shape, str
 
+A shard set (shards built with ``pefa-build --shard I/N``, tied by ``pefa-shardset``)
+opens with :class:`pefa.Set`, which searches like an Index and answers with global rows::
+
+    with pefa.Set("idx.pefaset") as s:
+        rows, scores = s.search(T, k=10, mode="xl")
+        ids = s.passage_ids(rows)
+
 Errors raise subclasses of :class:`pefa.Error` (see ``pefa._errors``).
 """
 import numpy as _np
@@ -18,7 +25,7 @@ from . import _pefa
 from ._build import build
 from ._errors import Error, FileError, InputError, NoMemoryError, NotFoundError, StateError
 
-__all__ = ["Index", "build", "Error", "FileError", "InputError", "NotFoundError", "StateError",
+__all__ = ["Index", "Set", "build", "Error", "FileError", "InputError", "NotFoundError", "StateError",
            "NoMemoryError"]
 __version__ = _pefa.library_version
 kernel_name = _pefa.kernel_name
@@ -31,7 +38,48 @@ del _name
 _TUNE_TYPES = {"tune.lambda": float, "tune.knn": int}
 
 
-class Index(_pefa.Index):
+class _Ids:
+    """ids of rows and rows of ids, and the context manager: what Index and Set share
+    (their C halves _ids and _rows differ)"""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def passage_ids(self, rows):
+        """External ids of passage rows (an int or an array-like of ints, e.g. the rows
+        from search): a numpy str array of the same shape, "" where a row is -1; a str
+        for an int. IndexError for a row out of range."""
+        return self._ids(_pefa.IDS_PASSAGES, rows)
+
+    def query_ids(self, rows):
+        """External ids of training-query rows, as passage_ids."""
+        return self._ids(_pefa.IDS_QUERIES, rows)
+
+    def passage_rows(self, ids):
+        """Rows of passage ids (a str, or a sequence / array of str): an int64 array of
+        the same shape (an int for a str). A missing id raises pefa.NotFoundError, a
+        KeyError whose ``.key`` and message name it."""
+        return self._rows_of(_pefa.IDS_PASSAGES, ids)
+
+    def query_rows(self, ids):
+        """Rows of training-query ids, as passage_rows."""
+        return self._rows_of(_pefa.IDS_QUERIES, ids)
+
+    def _rows_of(self, which, ids):
+        if isinstance(ids, str):
+            return int(self._rows(which, (ids,))[0])
+        if isinstance(ids, (list, tuple)) and not any(isinstance(x, (list, tuple, _np.ndarray)) for x in ids):
+            return self._rows(which, ids)  # checks that each is a str
+        a = _np.asarray(ids)
+        if a.size and a.dtype.kind not in "UO":
+            raise TypeError("ids: expected str values, got an array of %s" % a.dtype)
+        return self._rows(which, a.ravel().tolist()).reshape(a.shape)
+
+
+class Index(_Ids, _pefa.Index):
     """Index(path, *, trust_idmap=False): an opened pefa index file.
 
     Opening maps the file and checks its header and directory only: it costs the
@@ -47,15 +95,9 @@ class Index(_pefa.Index):
 
     Any number of threads may call ``search`` and the id methods at once.
 
-    Single indexes only so far: a shard set's manifest, or one shard of a set, raises
-    pefa.InputError naming the file (pefa-query, pefa-serve and pefa-dump open sets).
+    Single indexes only: a shard set's manifest, or one shard of a set, raises
+    pefa.InputError naming the file; open the set's manifest with :class:`pefa.Set`.
     """
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __repr__(self):
         state = "closed " if self.closed else ""
@@ -90,32 +132,33 @@ class Index(_pefa.Index):
                     out[key[5:]] = value
         return out
 
-    def passage_ids(self, rows):
-        """External ids of passage rows (an int or an array-like of ints, e.g. the rows
-        from search): a numpy str array of the same shape, "" where a row is -1; a str
-        for an int. IndexError for a row out of range."""
-        return self._ids(_pefa.IDS_PASSAGES, rows)
 
-    def query_ids(self, rows):
-        """External ids of training-query rows, as passage_ids."""
-        return self._ids(_pefa.IDS_QUERIES, rows)
+class Set(_Ids, _pefa.Set):
+    """Set(path, *, trust_idmap=False): an opened shard set.
 
-    def passage_rows(self, ids):
-        """Rows of passage ids (a str, or a sequence / array of str): an int64 array of
-        the same shape (an int for a str). A missing id raises pefa.NotFoundError, a
-        KeyError whose ``.key`` and message name it."""
-        return self._rows_of(_pefa.IDS_PASSAGES, ids)
+    ``path`` is a set's manifest (written by ``pefa-shardset``; its shards, built with
+    ``pefa-build --shard I/N``, are opened from the manifest's directory) or a plain
+    index file, opened as a set of one shard. Opening checks that every shard is
+    there, is the file the manifest recorded (size and UUID) and says it is that
+    shard: a missing shard raises pefa.FileError naming the file, one from another
+    build or set a FileError (``ERR_MISMATCH``) naming it. A lone shard raises
+    pefa.InputError: open its set's manifest.
 
-    def query_rows(self, ids):
-        """Rows of training-query ids, as passage_rows."""
-        return self._rows_of(_pefa.IDS_QUERIES, ids)
+    The set answers as one index: ``search`` takes the arguments of Index.search and
+    returns global passage rows, exactly those of the unsharded index in exact mode
+    (``exact=True``); ``passage_ids`` / ``passage_rows`` map global rows; ``info`` is
+    the set described as one index, plus ``shard_count``. Each shard's id map is
+    opened on first use, and hashed unless ``trust_idmap=True``. ``verify()`` checks
+    every shard against the manifest's digest and then as Index.verify does; a
+    failure's ``.shard`` says which.
 
-    def _rows_of(self, which, ids):
-        if isinstance(ids, str):
-            return int(self._rows(which, (ids,))[0])
-        if isinstance(ids, (list, tuple)) and not any(isinstance(x, (list, tuple, _np.ndarray)) for x in ids):
-            return self._rows(which, ids)  # checks that each is a str
-        a = _np.asarray(ids)
-        if a.size and a.dtype.kind not in "UO":
-            raise TypeError("ids: expected str values, got an array of %s" % a.dtype)
-        return self._rows(which, a.ravel().tolist()).reshape(a.shape)
+    Also a context manager (``close()`` on exit); ``close()`` while another thread is
+    inside a call makes the set unusable at once and closes its files when that call
+    returns. Any number of threads may call ``search`` and the id methods at once.
+    """
+
+    def __repr__(self):
+        state = "closed " if self.closed else ""
+        return "<%spefa.Set %r: %d shard%s, %d passages, %d training queries, dim %d, %s>" % (
+            state, self.path, self.shard_count, "" if self.shard_count == 1 else "s", self.n_passages,
+            self.n_queries, self.dim, self.vector_type)

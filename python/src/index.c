@@ -13,7 +13,6 @@
  */
 #include "pefapy.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -35,8 +34,6 @@ typedef struct {
     PyObject_HEAD
     IndexObject *owner;
 } ViewOwnerObject;
-
-_Static_assert(sizeof(pefa_hit) == sizeof(int64_t), "hits are split in place in the int64 rows array");
 
 /* ---- lifetime -------------------------------------------------------------------- */
 static void release_if_idle(IndexObject *s)
@@ -71,15 +68,15 @@ static void leave(IndexObject *s)
 
 /* pefa_model_describe of a whole index: a shard set's manifest (META
  * set.shards, format [S2]) and a shard opened alone are refused, as pefa-query
- * refuses a shard (pefa_set_open), with words for Python, which has no set yet */
+ * refuses a shard (pefa_set_open), with words for Python: pefa.Set opens sets */
 static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_t cap)
 {
     const char *path = pefa_index_path(ix), *n;
     int rc;
     if (pefa_index_meta_get(ix, "set.shards", &n) == 0) {
         snprintf(err, cap,
-                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only so "
-                 "far (pefa-query, pefa-serve and pefa-dump open the set)",
+                 "%s: a shard set's manifest (%s shards), not an index: pefa.Index opens single indexes only; "
+                 "open the set with pefa.Set",
                  path, n);
         return PEFA_ERR_INVALID_ARG;
     }
@@ -90,8 +87,7 @@ static int describe_single(pefa_index *ix, pefa_model_info *mi, char *err, size_
     if (mi->shard_count > 1) {
         snprintf(err, cap,
                  "%s: shard %u of %u of a shard set, not a whole index (its rows are a part of the passages): "
-                 "pefa.Index opens single indexes only so far (pefa-query, pefa-serve and pefa-dump open the "
-                 "set's manifest)",
+                 "pefa.Index opens single indexes only; open the set's manifest with pefa.Set",
                  path, mi->shard_index, mi->shard_count);
         return PEFA_ERR_INVALID_ARG;
     }
@@ -188,169 +184,35 @@ static pefa_idmap *idmap_get(IndexObject *s)
 }
 
 /* ---- search ------------------------------------------------------------------------- */
-static const char *const search_kw[] = {"Q",       "k",     "mode",    "ef",       "lam",        "knn",
-                                        "topk_p", "exact", "threads", "knn_norm", "xl_scoring", "single"};
-enum { A_Q, A_K, A_MODE, A_EF, A_LAM, A_KNN, A_TOPK, A_EXACT, A_THREADS, A_NORM, A_SCORING, A_SINGLE, A_N };
-static PyObject *search_kw_interned[A_N], *time_kw_interned[A_N];
+static PyObject *search_kw_interned[PEFAPY_A_N], *time_kw_interned[PEFAPY_A_N];
 
-static int search_params(PyObject **a, pefa_query_params *qp, uint32_t *threads)
+static PyObject *run_search(IndexObject *s, const pefapy_qblock *qb, const pefa_query_params *qp, uint32_t threads)
 {
-    static const char *const modes[] = {"erm", "xs", "xl"}, *const norms[] = {"v0", "v1"},
-                             *const scorings[] = {"exact", "sparse-add"};
-    int v;
-    qp->k = PEFA_DEFAULT_K;
-    if (pefapy_u32(a[A_K], "k", 1, PEFA_MAX_K, &qp->k) || pefapy_u32(a[A_EF], "ef", 1, 1000000, &qp->ef) ||
-        pefapy_u32(a[A_KNN], "knn", 1, 100000, &qp->knn) || pefapy_u32(a[A_TOPK], "topk_p", 1, 1000000, &qp->topk_p) ||
-        pefapy_u32(a[A_THREADS], "threads", 0, PEFA_MAX_THREADS, threads))
-        return -1;
-    if (a[A_MODE] && a[A_MODE] != Py_None) {
-        if (pefapy_choice(a[A_MODE], "mode", modes, 3, &v)) return -1;
-        qp->mode = PEFA_MODE_ERM + v;
-    }
-    if (a[A_NORM] && a[A_NORM] != Py_None) {
-        if (pefapy_choice(a[A_NORM], "knn_norm", norms, 2, &v)) return -1;
-        qp->knn_norm = v ? PEFA_KNN_V1 : PEFA_KNN_V0;
-        qp->set |= PEFA_SET_KNN_NORM;
-    }
-    if (a[A_SCORING] && a[A_SCORING] != Py_None) {
-        if (pefapy_choice(a[A_SCORING], "xl_scoring", scorings, 2, &v)) return -1;
-        qp->xl_scoring = v ? PEFA_XL_SPARSE_ADD : PEFA_XL_EXACT;
-        qp->set |= PEFA_SET_XL_SCORING;
-    }
-    if (a[A_LAM] && a[A_LAM] != Py_None) {
-        double l = PyFloat_AsDouble(a[A_LAM]);
-        if (l == -1.0 && PyErr_Occurred()) return -1;
-        qp->lambda = (float)l; /* the library checks the range */
-        qp->set |= PEFA_SET_LAMBDA;
-    }
-    if (a[A_EXACT] && (v = PyObject_IsTrue(a[A_EXACT])) != 0) {
-        if (v < 0) return -1;
-        qp->exact = 1;
-    }
-    return 0;
-}
-
-typedef struct {
-    PyArrayObject *arr;  /* owned: the array read (the caller's or a float32 copy) */
-    const float *data;
-    uint64_t n, stride;  /* rows; floats from row to row */
-    int one_d;
-} qblock;
-
-static PyObject *describe_dtype(PyArrayObject *a)
-{
-    return PyObject_Str((PyObject *)PyArray_DESCR(a));
-}
-
-/* Q as float32 rows: the caller's array when it is already float32 with
- * unit column stride and a positive row stride, else one copy */
-static int qblock_get(IndexObject *s, PyObject *obj, qblock *qb)
-{
-    PyArrayObject *a;
-    npy_intp *st;
-    int t, nd;
-    if (PyArray_Check(obj)) Py_INCREF(a = (PyArrayObject *)obj);
-    else if (!(a = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL))) return -1;
-    t = PyArray_TYPE(a);
-    nd = PyArray_NDIM(a);
-    if (t != NPY_FLOAT && t != NPY_HALF && t != NPY_DOUBLE) {
-        PyObject *d = describe_dtype(a);
-        if (d) pefapy_input_error("Q: dtype %s is not float32, float16 or float64", PyUnicode_AsUTF8(d));
-        Py_XDECREF(d);
-        goto fail;
-    }
-    if (nd != 1 && nd != 2) {
-        pefapy_input_error("Q: %d dimensions; expected a query (dim,) or queries (n, dim)", nd);
-        goto fail;
-    }
-    if (PyArray_DIM(a, nd - 1) != (npy_intp)s->mi.dim) {
-        pefapy_input_error("Q: %s of %zd values; the index has dimension %u", nd == 1 ? "a query" : "rows",
-                           (Py_ssize_t)PyArray_DIM(a, nd - 1), s->mi.dim);
-        goto fail;
-    }
-    qb->one_d = nd == 1;
-    qb->n = nd == 1 ? 1 : (uint64_t)PyArray_DIM(a, 0);
-    st = PyArray_STRIDES(a);
-    if (!(t == NPY_FLOAT && PyArray_ISNOTSWAPPED(a) && PyArray_ISALIGNED(a) && st[nd - 1] == 4 &&
-          (qb->n <= 1 || (st[0] > 0 && st[0] % 4 == 0)))) {
-        PyArrayObject *c = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(NPY_FLOAT), 0, 0,
-                                                            NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST, NULL);
-        Py_DECREF(a);
-        if (!(a = c)) return -1;
-        st = PyArray_STRIDES(a);
-    }
-    qb->arr = a;
-    qb->data = (const float *)PyArray_DATA(a);
-    qb->stride = qb->n > 1 ? (uint64_t)st[0] / 4 : s->mi.dim;
-    return 0;
-fail:
-    Py_DECREF(a);
-    return -1;
-}
-
-/* hits (written by the library into the rows array) -> int64 rows and
- * float32 scores; -1 and -inf past n_hits */
-static void split_hits(PyArrayObject *rows, PyArrayObject *scores, const uint32_t *nh, uint64_t n, uint32_t k)
-{
-    char *r = (char *)PyArray_DATA(rows);
-    float *sc = (float *)PyArray_DATA(scores);
-    for (uint64_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < k; j++) {
-            size_t at = (size_t)i * k + j;
-            int64_t row = -1;
-            float v = -INFINITY;
-            if (j < nh[i]) {
-                pefa_hit h;
-                memcpy(&h, r + at * sizeof h, sizeof h);
-                row = h.row;
-                v = h.score;
-            }
-            memcpy(r + at * sizeof row, &row, sizeof row);
-            sc[at] = v;
-        }
-}
-
-static PyObject *run_search(IndexObject *s, const qblock *qb, const pefa_query_params *qp, uint32_t threads)
-{
-    npy_intp dims[2] = {(npy_intp)qb->n, (npy_intp)qp->k};
-    int nd = qb->one_d ? 1 : 2, rc;
-    uint32_t one, *nh = qb->n <= 1 ? &one : (uint32_t *)PyMem_RawMalloc(qb->n * sizeof *nh);
-    PyArrayObject *rows = (PyArrayObject *)PyArray_SimpleNew(nd, dims + 2 - nd, NPY_INT64);
-    PyArrayObject *scores = (PyArrayObject *)PyArray_SimpleNew(nd, dims + 2 - nd, NPY_FLOAT32);
-    PyObject *out = NULL;
+    pefapy_results r;
+    int rc;
     char err[600] = "";
-    if (!nh || !rows || !scores) {
-        if (!nh) PyErr_NoMemory();
-        goto done;
+    if (pefapy_results_new(qb, qp->k, &r)) return NULL;
+    if (enter(s)) {
+        pefapy_results_free(&r);
+        return NULL;
     }
-    if (enter(s)) goto done;
     Py_BEGIN_ALLOW_THREADS
-    rc = pefa_search_batch(s->ix, qb->data, qb->n, qb->stride, qp, threads, (pefa_hit *)PyArray_DATA(rows), nh);
+    rc = pefa_search_batch(s->ix, qb->data, qb->n, qb->stride, qp, threads, r.hits, r.nh);
     if (rc) snprintf(err, sizeof err, "%s", pefa_last_error_detail());
     Py_END_ALLOW_THREADS
     leave(s);
-    if (rc) {
-        pefapy_raise(rc, err);
-        goto done;
-    }
-    split_hits(rows, scores, nh, qb->n, qp->k);
-    out = PyTuple_Pack(2, (PyObject *)rows, (PyObject *)scores);
-done:
-    if (nh != &one) PyMem_RawFree(nh);
-    Py_XDECREF(rows);
-    Py_XDECREF(scores);
-    return out;
+    return pefapy_results_finish(&r, rc, err);
 }
 
 static PyObject *Index_search(IndexObject *s, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[A_N], *out;
+    PyObject *a[PEFAPY_A_N], *out;
     pefa_query_params qp = PEFA_QUERY_PARAMS_INIT;
     uint32_t threads = 0;
-    qblock qb = {0};
-    if (pefapy_parse("search", search_kw, search_kw_interned, A_SINGLE, args, nargs, kwnames, a)) return NULL;
-    if (!a[A_Q]) return PyErr_Format(PyExc_TypeError, "search() missing required argument 'Q'");
-    if (search_params(a, &qp, &threads) || qblock_get(s, a[A_Q], &qb)) return NULL;
+    pefapy_qblock qb = {0};
+    if (pefapy_parse("search", pefapy_search_kw, search_kw_interned, PEFAPY_A_SINGLE, args, nargs, kwnames, a)) return NULL;
+    if (!a[PEFAPY_A_Q]) return PyErr_Format(PyExc_TypeError, "search() missing required argument 'Q'");
+    if (pefapy_search_params(a, &qp, &threads) || pefapy_qblock_get(s->mi.dim, "index", a[PEFAPY_A_Q], &qb)) return NULL;
     out = run_search(s, &qb, &qp, threads);
     Py_DECREF(qb.arr);
     return out;
@@ -367,7 +229,7 @@ static double now_s(void)
  * time, through pefa_search_batch(n = 1) or (single=True) pefa_search with
  * a searcher of its own, warmed by one untimed search; the seconds the loop
  * took, timed in C */
-static int time_loop(IndexObject *s, const qblock *qb, const pefa_query_params *qp, int single, double *sec)
+static int time_loop(IndexObject *s, const pefapy_qblock *qb, const pefa_query_params *qp, int single, double *sec)
 {
     pefa_hit *hits = (pefa_hit *)PyMem_RawMalloc(qp->k * sizeof *hits);
     pefa_searcher *se = NULL;
@@ -388,16 +250,16 @@ static int time_loop(IndexObject *s, const qblock *qb, const pefa_query_params *
 
 static PyObject *Index_time_c_loop(IndexObject *s, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *a[A_N];
+    PyObject *a[PEFAPY_A_N];
     pefa_query_params qp = PEFA_QUERY_PARAMS_INIT;
     uint32_t threads = 0;
-    qblock qb = {0};
+    pefapy_qblock qb = {0};
     double sec = 0;
     int rc = 0, single = 0;
-    if (pefapy_parse("_time_c_loop", search_kw, time_kw_interned, A_N, args, nargs, kwnames, a)) return NULL;
-    if (!a[A_Q]) return PyErr_Format(PyExc_TypeError, "_time_c_loop() missing required argument 'Q'");
-    if (a[A_SINGLE] && (single = PyObject_IsTrue(a[A_SINGLE])) < 0) return NULL;
-    if (search_params(a, &qp, &threads) || qblock_get(s, a[A_Q], &qb)) return NULL;
+    if (pefapy_parse("_time_c_loop", pefapy_search_kw, time_kw_interned, PEFAPY_A_N, args, nargs, kwnames, a)) return NULL;
+    if (!a[PEFAPY_A_Q]) return PyErr_Format(PyExc_TypeError, "_time_c_loop() missing required argument 'Q'");
+    if (a[PEFAPY_A_SINGLE] && (single = PyObject_IsTrue(a[PEFAPY_A_SINGLE])) < 0) return NULL;
+    if (pefapy_search_params(a, &qp, &threads) || pefapy_qblock_get(s->mi.dim, "index", a[PEFAPY_A_Q], &qb)) return NULL;
     if (enter(s)) {
         Py_DECREF(qb.arr);
         return NULL;
@@ -412,196 +274,44 @@ static PyObject *Index_time_c_loop(IndexObject *s, PyObject *const *args, Py_ssi
 }
 
 /* ---- ids ---------------------------------------------------------------------------- */
-typedef struct {
-    char *buf;
-    size_t used, cap;
-    size_t *off;   /* n + 1 offsets into buf */
-} idbuf;
-
-/* external ids of rows[0..n) (-1: "") into b, without the GIL */
-static int ids_collect(pefa_idmap *im, int which, const int64_t *rows, size_t n, idbuf *b, char *err, size_t errlen)
-{
-    b->off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = 0;
-        if (b->cap - b->used < PEFA_MAX_ID_BYTES + 1) {
-            size_t nc = 2 * b->cap + PEFA_MAX_ID_BYTES + 1;
-            char *nb = (char *)PyMem_RawRealloc(b->buf, nc);
-            if (!nb) return PEFA_ERR_NOMEM;
-            b->buf = nb;
-            b->cap = nc;
-        }
-        if (rows[i] >= 0) {
-            int rc = pefa_idmap_id(im, which, (uint32_t)rows[i], b->buf + b->used, b->cap - b->used, &len);
-            if (rc) {
-                snprintf(err, errlen, "%s", pefa_last_error_detail());
-                return rc;
-            }
-        }
-        b->used += len;
-        b->off[i + 1] = b->used;
-    }
-    return 0;
-}
-
-/* ids as a numpy str array shaped like rows */
-static PyObject *ids_array(PyArrayObject *rows, const idbuf *b, size_t n)
-{
-    PyObject **u = (PyObject **)PyMem_Calloc(n + 1, sizeof *u), *out = NULL;
-    Py_ssize_t maxlen = 1;
-    for (size_t i = 0; u && i < n; i++) {
-        if (!(u[i] = PyUnicode_DecodeUTF8(b->buf + b->off[i], (Py_ssize_t)(b->off[i + 1] - b->off[i]),
-                                          "surrogateescape")))
-            goto done;
-        if (PyUnicode_GET_LENGTH(u[i]) > maxlen) maxlen = PyUnicode_GET_LENGTH(u[i]);
-    }
-    if (!u) return PyErr_NoMemory();
-    if (PyArray_NDIM(rows) == 0) {
-        Py_INCREF(out = u[0]);
-        goto done;
-    }
-    out = PyArray_New(&PyArray_Type, PyArray_NDIM(rows), PyArray_DIMS(rows), NPY_UNICODE, NULL, NULL,
-                      (int)(maxlen * 4), 0, NULL);
-    if (!out) goto done;
-    memset(PyArray_DATA((PyArrayObject *)out), 0, n * (size_t)maxlen * 4);
-    for (size_t i = 0; i < n; i++)
-        if (!PyUnicode_AsUCS4(u[i], (Py_UCS4 *)PyArray_DATA((PyArrayObject *)out) + i * (size_t)maxlen, maxlen, 0)) {
-            Py_CLEAR(out);
-            break;
-        }
-done:
-    for (size_t i = 0; u && i < n; i++) Py_XDECREF(u[i]);
-    PyMem_Free(u);
-    return out;
-}
-
-/* rows as int64, each -1 or a row of the set */
-static PyArrayObject *rows_get(IndexObject *s, int which, PyObject *obj)
-{
-    uint32_t count = which == PEFA_IDS_QUERIES ? s->mi.n_queries : s->mi.n_passages;
-    PyArrayObject *a = (PyArrayObject *)PyArray_FromAny(obj, NULL, 0, 0, 0, NULL), *r;
-    if (!a) return NULL;
-    if (PyArray_SIZE(a) == 0 && !PyArray_ISINTEGER(a))
-        r = (PyArrayObject *)PyArray_ZEROS(PyArray_NDIM(a), PyArray_DIMS(a), NPY_INT64, 0);
-    else
-        r = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(NPY_INT64), 0, 0, NPY_ARRAY_CARRAY,
-                                             NULL);
-    Py_DECREF(a);
-    for (npy_intp i = 0; r && i < PyArray_SIZE(r); i++) {
-        int64_t v = ((const int64_t *)PyArray_DATA(r))[i];
-        if (v < -1 || v >= (int64_t)count) {
-            PyErr_Format(PyExc_IndexError, "row %lld (item %zd) is out of range: the index has %u %s (-1 means no hit)",
-                         (long long)v, (Py_ssize_t)i, count, which == PEFA_IDS_QUERIES ? "training queries" : "passages");
-            Py_CLEAR(r);
-        }
-    }
-    return r;
-}
-
 static PyObject *Index_ids(IndexObject *s, PyObject *args)
 {
-    int which, rc = 0;
-    PyObject *obj, *out = NULL;
-    PyArrayObject *rows;
-    pefa_idmap *im;
-    idbuf b = {0};
-    size_t n;
-    char err[600] = "";
+    int which;
+    PyObject *obj;
+    pefapy_ids_job j;
+    pefapy_idsrc src = {0};
     if (!PyArg_ParseTuple(args, "iO:_ids", &which, &obj)) return NULL;
-    if (!(rows = rows_get(s, which, obj))) return NULL;
-    n = (size_t)PyArray_SIZE(rows);
-    if (enter(s)) goto fail;
-    if (!(im = idmap_get(s)) || !(b.off = (size_t *)PyMem_RawMalloc((n + 1) * sizeof *b.off))) {
-        if (!PyErr_Occurred()) PyErr_NoMemory();
+    if (pefapy_ids_begin(which == PEFA_IDS_QUERIES ? s->mi.n_queries : s->mi.n_passages, "index", which, obj, &j))
+        return NULL;
+    if (enter(s)) return pefapy_ids_end(&j, 0);
+    if (!(src.im = idmap_get(s))) {
         leave(s);
-        goto fail;
+        return pefapy_ids_end(&j, 0);
     }
     Py_BEGIN_ALLOW_THREADS
-    rc = ids_collect(im, which, (const int64_t *)PyArray_DATA(rows), n, &b, err, sizeof err);
+    pefapy_ids_run(&src, &j);
     Py_END_ALLOW_THREADS
     leave(s);
-    if (rc) pefapy_raise(rc, err);
-    else out = ids_array(rows, &b, n);
-fail:
-    PyMem_RawFree(b.buf);
-    PyMem_RawFree(b.off);
-    Py_DECREF(rows);
-    return out;
-}
-
-/* NotFoundError (a KeyError) naming the id, with .key */
-static PyObject *raise_missing(PyObject *key, const char *detail)
-{
-    PyObject *exc = pefapy_error_new(PEFA_ERR_NOT_FOUND, detail);
-    if (exc && PyObject_SetAttrString(exc, "key", key) == 0) PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-    Py_XDECREF(exc);
-    return NULL;
-}
-
-/* UTF-8 of each id (pointers into the str objects t holds); -1 with an
- * exception, else the index of an id that cannot exist (empty or with a
- * NUL), or n */
-static Py_ssize_t ids_utf8(PyObject *t, const char **p)
-{
-    Py_ssize_t n = PyTuple_GET_SIZE(t);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PyTuple_GET_ITEM(t, i);
-        Py_ssize_t len;
-        if (!PyUnicode_Check(o)) {
-            PyErr_Format(PyExc_TypeError, "ids[%zd] is %s, not str", i, Py_TYPE(o)->tp_name);
-            return -1;
-        }
-        if (!(p[i] = PyUnicode_AsUTF8AndSize(o, &len))) return -1;
-        if (len == 0 || strlen(p[i]) != (size_t)len) return i;
-    }
-    return n;
+    return pefapy_ids_end(&j, 1);
 }
 
 static PyObject *Index_rows(IndexObject *s, PyObject *args)
 {
-    int which, rc = 0;
-    PyObject *seq, *t, *out = NULL;
-    const char **p = NULL;
-    pefa_idmap *im;
-    Py_ssize_t n, bad, failed = -1;
-    char err[600] = "";
-    if (!PyArg_ParseTuple(args, "iO:_rows", &which, &seq) || !(t = PySequence_Tuple(seq))) return NULL;
-    n = PyTuple_GET_SIZE(t);
-    if (!(p = (const char **)PyMem_Malloc((size_t)(n + 1) * sizeof *p))) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if ((bad = ids_utf8(t, p)) < 0) goto done;
-    if (bad < n) {
-        snprintf(err, sizeof err, "%s id %s not found", which == PEFA_IDS_QUERIES ? "query" : "passage",
-                 p[bad] && *p[bad] ? "with a NUL character" : "'' (empty)");
-        raise_missing(PyTuple_GET_ITEM(t, bad), err);
-        goto done;
-    }
-    if (!(out = PyArray_SimpleNew(1, &n, NPY_INT64)) || enter(s)) goto done;
-    if (!(im = idmap_get(s))) {
+    int which;
+    PyObject *seq;
+    pefapy_rows_job j;
+    pefapy_idsrc src = {0};
+    if (!PyArg_ParseTuple(args, "iO:_rows", &which, &seq) || pefapy_rows_begin(which, seq, &j)) return NULL;
+    if (enter(s)) return pefapy_rows_end(&j, 0);
+    if (!(src.im = idmap_get(s))) {
         leave(s);
-        goto done;
+        return pefapy_rows_end(&j, 0);
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < n && !rc; i++) {
-        uint32_t row;
-        if ((rc = pefa_idmap_row(im, which, p[i], &row)) != 0) {
-            failed = i;
-            snprintf(err, sizeof err, "%s", pefa_last_error_detail());
-        } else {
-            ((int64_t *)PyArray_DATA((PyArrayObject *)out))[i] = row;
-        }
-    }
+    pefapy_rows_run(&src, &j);
     Py_END_ALLOW_THREADS
     leave(s);
-    if (rc == PEFA_ERR_NOT_FOUND) raise_missing(PyTuple_GET_ITEM(t, failed), err);
-    else if (rc) pefapy_raise(rc, err);
-done:
-    if (PyErr_Occurred()) Py_CLEAR(out);
-    PyMem_Free(p);
-    Py_DECREF(t);
-    return out;
+    return pefapy_rows_end(&j, 1);
 }
 
 /* ---- views, META, verify ---------------------------------------------------------------- */
@@ -734,18 +444,7 @@ static PyObject *get_path(IndexObject *s, void *c)
 
 static PyObject *get_info(IndexObject *s, void *c)
 {
-    static const char *const modes[] = {"erm", "xs", "xl"};
-    const pefa_model_info *m = &s->mi;
-    int dm = m->default_mode >= PEFA_MODE_ERM && m->default_mode <= PEFA_MODE_XL ? m->default_mode : PEFA_MODE_ERM;
-    return Py_BuildValue("{s:I,s:I,s:I,s:K,s:d,s:O,s:O,s:O,s:O,s:O,s:s,s:O,s:s,s:d,s:I}", "n_passages", m->n_passages,
-                         "n_queries", m->n_queries, "dim", m->dim, "nnz", (unsigned long long)m->nnz, "xs_lambda",
-                         (double)m->xs_lambda, "has_xs", m->has_xs ? Py_True : Py_False, "has_z",
-                         m->has_z ? Py_True : Py_False, "has_graph_passages",
-                         m->has_graph_passages ? Py_True : Py_False, "has_graph_xs",
-                         m->has_graph_xs ? Py_True : Py_False, "has_graph_queries",
-                         m->has_graph_queries ? Py_True : Py_False, "vector_type", pefa_type_name(m->vector_type),
-                         "tuned", m->tuned ? Py_True : Py_False, "default_mode", modes[dm - PEFA_MODE_ERM],
-                         "default_lambda", (double)m->default_lambda, "default_knn", m->default_knn);
+    return pefapy_info_dict(&s->mi);
 }
 
 static PyGetSetDef Index_getset[] = {

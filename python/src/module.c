@@ -233,11 +233,23 @@ PyMODINIT_FUNC PyInit__pefa(void)
 {
     PyObject *m;
     import_array();
-    if (load_errors() || PyType_Ready(&pefapy_IndexType) || PyType_Ready(&pefapy_ViewOwnerType)) return NULL;
+    if (load_errors() || PyType_Ready(&pefapy_IndexType) || PyType_Ready(&pefapy_ViewOwnerType) ||
+        PyType_Ready(&pefapy_SetType))
+        return NULL;
     if (!(m = PyModule_Create(&module_def))) return NULL;
     Py_INCREF(&pefapy_IndexType);
-    if (PyModule_AddObject(m, "Index", (PyObject *)&pefapy_IndexType) || add_constants(m)) {
+    if (PyModule_AddObject(m, "Index", (PyObject *)&pefapy_IndexType)) {
         Py_DECREF(&pefapy_IndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&pefapy_SetType);
+    if (PyModule_AddObject(m, "Set", (PyObject *)&pefapy_SetType)) {
+        Py_DECREF(&pefapy_SetType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (add_constants(m)) {
         Py_DECREF(m);
         return NULL;
     }

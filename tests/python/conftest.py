@@ -74,6 +74,30 @@ def erm_index(tmp_path_factory):
     return str(out)
 
 
+class ShardSet:
+    """SciFact built by the CLI twice from the same inputs: whole (full) and as 3 shards
+    (pefa-build --shard I/3) tied by a manifest (pefa-shardset), all in one directory"""
+
+    def __init__(self, d, scifact):
+        self.dir = str(d)
+        self.full = str(d / "full.pefa")
+        self.shards = [str(d / ("s%d.pefa" % i)) for i in range(3)]
+        self.manifest = str(d / "set.pefaset")
+        tool("pefa-build", "-q", "-o", self.full, *scifact.cli_build_args(), "--threads", "1")
+        for i, out in enumerate(self.shards):
+            tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/3" % i)
+        tool("pefa-shardset", "-o", self.manifest, self.shards[2], self.shards[0], self.shards[1])
+
+    def files(self):
+        """every file of the set and of the full index (with the id maps)"""
+        return sorted(os.path.join(self.dir, f) for f in os.listdir(self.dir))
+
+
+@pytest.fixture(scope="session")
+def sf_set(tmp_path_factory, scifact):
+    return ShardSet(tmp_path_factory.mktemp("set"), scifact)
+
+
 @pytest.fixture()
 def ix(sf_index):
     import pefa

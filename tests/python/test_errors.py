@@ -255,25 +255,22 @@ def test_error_classes():
 
 
 @pytest.fixture(scope="module")
-def shard_set(tmp_path_factory, scifact):
-    """SciFact as 3 shards and their manifest, built by the CLI"""
-    d = tmp_path_factory.mktemp("set")
-    shards = [str(d / ("s%d.pefa" % i)) for i in range(3)]
-    for i, out in enumerate(shards):
-        tool("pefa-build", "-q", "-o", out, *scifact.cli_build_args(), "--threads", "1", "--shard", "%d/3" % i)
-    tool("pefa-shardset", "-o", d / "set.pefaset", *shards)
-    return str(d / "set.pefaset"), shards
+def shard_set(sf_set):
+    """SciFact as 3 shards and their manifest, built by the CLI (conftest.ShardSet)"""
+    return sf_set.manifest, sf_set.shards
 
 
 def test_a_set_manifest_is_named(shard_set, scifact):
-    """a shard set's manifest is not an index: the error says what it is and what opens it, and names no C
-    function a Python user cannot call"""
+    """a shard set's manifest is not an index: the error says what it is and what opens it in Python, and
+    names no C function a Python user cannot call"""
     with pytest.raises(ValueError) as e:
         with pefa.Index(shard_set[0]) as ix:
             ix.search(scifact.test[0], k=3)
     check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG, shard_set[0] + ": a shard set's manifest (3 shards)",
-          "pefa.Index opens single indexes only so far", "pefa-query")
+          "pefa.Index opens single indexes only", "open the set with pefa.Set")
     assert "pefa_set_open" not in str(e.value)
+    with pefa.Set(shard_set[0]) as s:  # which does open it
+        assert s.shard_count == 3
 
 
 @pytest.mark.parametrize("i", [0, 1, 2])
@@ -284,5 +281,5 @@ def test_a_shard_alone_is_refused(shard_set, i):
         pefa.Index(shard_set[1][i])
     check(e.value, pefa.InputError, pefa.ERR_INVALID_ARG,
           shard_set[1][i] + ": shard %d of 3 of a shard set, not a whole index" % i,
-          "pefa.Index opens single indexes only so far")
+          "pefa.Index opens single indexes only", "open the set's manifest with pefa.Set")
     assert "pefa_set_open" not in str(e.value)
