@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "common/bytes.h"
+#include "common/paths.h"
 #include "common/error.h"
 #include "container/container.h"
 #include "idmap/idmap.h"
@@ -202,18 +203,15 @@ int pefa__idmap_write(const char *final_path, const uint8_t uuid[16], const char
  * NULL and 0 when the index has no id map */
 static int idmap_path(pefa_index *ix, char **out)
 {
-    const char *ipath = pefa_index_path(ix), *name, *slash = strrchr(ipath, '/');
-    size_t dl = slash ? (size_t)(slash - ipath) + 1 : 0;
+    const char *ipath = pefa_index_path(ix), *name;
     int rc = pefa_index_meta_get(ix, "idmap.file", &name);
     *out = NULL;
     if (rc == PEFA_ERR_NOT_FOUND) return 0;
     FORWARD_IF_ERROR(rc);
     RETURN_ERROR_IF(!*name || strchr(name, '/'), PEFA_ERR_CORRUPT, "%s: META idmap.file '%s' is not a plain file name",
                     ipath, name);
-    *out = (char *)malloc(dl + strlen(name) + 1);
+    *out = pefa__beside(ipath, name);
     RETURN_ERROR_IF(!*out, PEFA_ERR_NOMEM, "%s: out of memory", ipath);
-    memcpy(*out, ipath, dl);
-    strcpy(*out + dl, name);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "common/error.h"
+#include "common/paths.h"
 #include "common/abi.h"
 #include "container/container.h"
 #include "pefa/set_private.h"
@@ -32,16 +33,10 @@ static void uuid_hex(const uint8_t u[16], char out[33])
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", u[i]);
 }
 
-/* "dir of base" + name (malloc'd) */
+/* a shard's path: beside the manifest (common/paths.h) */
 static char *beside(const char *base, const char *name)
 {
-    const char *slash = strrchr(base, '/');
-    size_t dl = slash ? (size_t)(slash - base) + 1 : 0;
-    char *p = (char *)malloc(dl + strlen(name) + 1);
-    if (!p) return NULL;
-    memcpy(p, base, dl);
-    strcpy(p + dl, name);
-    return p;
+    return pefa__beside(base, name);
 }
 
 static const char *meta_or(pefa_index *ix, const char *key, const char *dflt)

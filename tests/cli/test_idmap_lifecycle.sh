@@ -8,7 +8,9 @@
 #     a killed build's temporary file (no lock held, 10 minutes old);
 #  3. two concurrent builds of one output: the second fails at once with a
 #     message naming the lock; the first commits an index whose id map is
-#     there and agrees with it.
+#     there and agrees with it;
+#  4. a symbolic link at an index or a manifest finds the id map and shards
+#     beside the file it resolves to.
 set -uo pipefail
 bin=$(cd "${PEFA_BIN:?}" && pwd); src=$(cd "${PEFA_SRC:?}" && pwd)
 d=$src/data/scifact
@@ -97,6 +99,24 @@ check "the committed index verifies" verify idx.pefa
 check "the committed index answers with its id map" query idx.pefa
 check "the committed index is the first build's (seed 7)" grep -q '^  hnsw.seed=7$' <("$bin"/pefa-dump idx.pefa)
 cd ..
+
+# ---- 4. a symbolic link at an index (or a set's manifest) in a build directory ------------
+# (a deploy that flips a link): the id map and the shards are found beside the file the
+# link resolves to when nothing of that name is beside the link
+mkdir -p links/builds links/live
+"$bin"/pefa-build -o links/builds/v1.pefa "${args[@]}" --seed 3 && "$bin"/pefa-build -o links/builds/v2.pefa "${args[@]}" --seed 4 \
+  || { echo "link builds failed"; exit 1; }
+ln -s ../builds/v1.pefa links/live/current.pefa
+check "a link at an index answers (id map beside its target)" query links/live/current.pefa
+check "a link at an index verifies" verify links/live/current.pefa
+ln -sfn ../builds/v2.pefa links/live/current.pefa
+check "the link flipped to another build answers" query links/live/current.pefa
+check "... with that build's index" grep -q '^  hnsw.seed=4$' <("$bin"/pefa-dump links/live/current.pefa)
+for i in 0 1; do "$bin"/pefa-build -o links/builds/s$i.pefa "${args[@]}" --shard $i/2 || exit 1; done
+"$bin"/pefa-shardset -o links/builds/set.pefaset links/builds/s0.pefa links/builds/s1.pefa >/dev/null || exit 1
+ln -s ../builds/set.pefaset links/live/set.pefaset
+check "a link at a set's manifest answers (shards beside its target)" query links/live/set.pefaset
+check "a link at a set's manifest verifies" verify links/live/set.pefaset
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
