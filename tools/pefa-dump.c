@@ -144,7 +144,8 @@ static void dump_section_table(FILE *out, pefa_index *ix)
 static void dump_meta_summary(FILE *out, pefa_index *ix)
 {
     static const char *const counts[][2] = {
-        {"pefa.n_passages", "passages"},     {"pefa.n_queries", "train queries"},
+        {"pefa.n_passages", "passages"},     {"set.rows_total", "passages"},
+        {"set.shards", "shards"},            {"pefa.n_queries", "train queries"},
         {"pefa.dim", "dimension"},           {"pefa.nnz", "nnz (Y)"},
         {"pefa.metric", "metric"},
         {"pefa.vector_type", "vector type"}, {"pefa.xs_lambda", "xs lambda"},

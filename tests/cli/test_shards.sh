@@ -20,6 +20,9 @@ in=(--passages $d/passages.npy --passage-ids $d/passage_ids.txt --queries $d/tra
 for i in 0 1 2; do "$bin"/pefa-build -q -o "$tmp"/s$i.pefa "${in[@]}" --shard $i/3; done
 "$bin"/pefa-shardset -o "$tmp"/set.pefaset "$tmp"/s2.pefa "$tmp"/s0.pefa "$tmp"/s1.pefa 2>/dev/null
 "$bin"/pefa-dump --verify "$tmp"/set.pefaset | grep -q '^verify: OK' && ok "pefa-dump --verify on the set" || bad "set verify"
+"$bin"/pefa-dump "$tmp"/set.pefaset > "$tmp"/set.dump
+grep -q '^passages       5183$' "$tmp"/set.dump && grep -q '^shards         3$' "$tmp"/set.dump \
+  && ok "pefa-dump on the manifest: the set's passages and shards" || bad "manifest summary: $(head -8 "$tmp"/set.dump)"
 
 q=(--queries $d/test_queries.npy --query-ids $d/test_query_ids.txt -k 100)
 modes=("erm" "xs" "xs --lambda 0.3" "xl --lambda 0.1 --knn 16" "xl --lambda 0.1 --knn 16 --xl-scoring sparse-add"
