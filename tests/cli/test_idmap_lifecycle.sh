@@ -65,9 +65,12 @@ flock -u 9; exec 9>&-; rm -f other.pefa.lock
 "$bin"/pefa-dump --gc . > gc.out 2> gc.err
 check "--gc removes it once the build is over" grep -q "^removed \./other\.pefa\." gc.out
 # a killed build's temporary file: removed when no build holds its lock and it is 10 minutes old
-head -c 4096 copied.pefa > idx.pefa.tmp.Ab12Cd; touch -d '20 minutes ago' idx.pefa.tmp.Ab12Cd
-head -c 4096 copied.pefa > new.pefa.tmp.Ef34Gh                  # being written right now
-head -c 4096 copied.pefa > held.pefa.tmp.Ij56Kl; touch -d '20 minutes ago' held.pefa.tmp.Ij56Kl
+wtmp() { { head -c 4096 /dev/zero; head -c 5000 copied.pefa; } > "$1"; }  # a writer's, before its commit
+wtmp idx.pefa.tmp.Ab12Cd; touch -d '20 minutes ago' idx.pefa.tmp.Ab12Cd
+wtmp new.pefa.tmp.Ef34Gh                                        # being written right now
+wtmp held.pefa.tmp.Ij56Kl; touch -d '20 minutes ago' held.pefa.tmp.Ij56Kl
+echo "the user's" > report.tmp.Mn78Op; touch -d '1 hour ago' report.tmp.Mn78Op  # the same name pattern, not pefa's
+cp copied.pefa bak.pefa.tmp.backup; touch -d '1 hour ago' bak.pefa.tmp.backup   # a committed index: the user's copy
 exec 9>held.pefa.lock; flock -x 9                                # its build is running
 "$bin"/pefa-dump --gc . --dry-run > gc.out 2> gc.err
 check "--gc --dry-run lists a killed build's temporary file" grep -q "^would remove \./idx\.pefa\.tmp\.Ab12Cd (left by a writer that is gone)" gc.out
@@ -76,7 +79,9 @@ check "--gc --dry-run leaves it" [ -e idx.pefa.tmp.Ab12Cd ]
 check "--gc removes a killed build's temporary file (exit 0)" bash -c "[ $rc -eq 0 ] && [ ! -e idx.pefa.tmp.Ab12Cd ] && grep -q '^removed \./idx\.pefa\.tmp\.Ab12Cd' gc.out"
 check "--gc keeps a temporary file written just now" bash -c "[ -e new.pefa.tmp.Ef34Gh ] && grep -q '^kept \./new\.pefa\.tmp\.Ef34Gh (written less than 10 minutes ago)' gc.out"
 check "--gc keeps the temporary file of a running build" bash -c "[ -e held.pefa.tmp.Ij56Kl ] && grep -q '^kept \./held\.pefa\.tmp\.Ij56Kl (a build of \./held\.pefa is running)' gc.out"
-flock -u 9; exec 9>&-; rm -f held.pefa.lock held.pefa.tmp.Ij56Kl new.pefa.tmp.Ef34Gh
+check "--gc leaves a file of that name that no pefa writer left (text, a committed index)" \
+  bash -c "[ -e report.tmp.Mn78Op ] && [ -e bak.pefa.tmp.backup ] && ! grep -q 'report.tmp\|bak.pefa.tmp' gc.out"
+flock -u 9; exec 9>&-; rm -f held.pefa.lock held.pefa.tmp.Ij56Kl new.pefa.tmp.Ef34Gh report.tmp.Mn78Op bak.pefa.tmp.backup
 check "--gc: no such directory is exit 1" bash -c "! '$bin'/pefa-dump --gc ./nope 2>/dev/null"
 "$bin"/pefa-dump --gc . x.pefa > /dev/null 2>&1; rc=$?
 check "--gc DIR FILE: usage error (exit 2)" [ $rc -eq 2 ]

@@ -16,8 +16,9 @@
  *     exists (a build holds it from start to commit); a candidate whose lock
  *     is held is kept, and the indexes are read only after the locks are
  *     taken, so an index committed meanwhile is seen;
- *   - a writer's temporary file <name>.tmp.XXXXXX is removed when no build
- *     holds <name>.lock and it has not changed for GC_TMP_AGE seconds.
+ *   - a writer's temporary file <name>.tmp.XXXXXX (a regular file starting
+ *     with GC_TMP_ZEROS zero bytes) is removed when no build holds
+ *     <name>.lock and it has not changed for GC_TMP_AGE seconds.
  */
 #ifndef PEFA_TOOLS_GC_H
 #define PEFA_TOOLS_GC_H
@@ -26,6 +27,10 @@
  * is removed when no build holds <name>.lock and it has not changed for this
  * many seconds (format [I5]). */
 #define GC_TMP_AGE 600
+/* ... and only if it starts with this many zero bytes, as a pefa writer's
+ * temporary file does before its commit (the header placeholder and the
+ * padding to the first section): any other file of that name is the user's */
+#define GC_TMP_ZEROS 4096
 
 /* Removes (or with dry_run only lists) the unreferenced id maps of dir,
  * printing one line per id map on stdout. Returns 0, or 1 after printing
