@@ -26,8 +26,23 @@ static void usage(void)
            "manifest's directory and stay there: the set names them relative to it.\n"
            "\n"
            "  -o, --output FILE   the manifest; an existing file there is replaced only if it is\n"
-           "                      a pefa file (a manifest or an index), never if it is a shard\n"
+           "                      a manifest (never an index or a shard of any set)\n"
            "  -h, --help, -V, --version\n");
+}
+
+/* -o replaces a manifest, nothing else: not an index, and so not a shard of
+ * another set (what is not a pefa file at all, pefa_output_check refuses) */
+static void check_not_index(const char *out)
+{
+    pefa_index *ix;
+    const char *v;
+    int manifest;
+    if (pefa_index_open(out, &ix) != 0) return;
+    manifest = pefa_index_meta_get(ix, "set.shards", &v) == 0;
+    pefa_index_close(ix);
+    if (!manifest)
+        cli_usage_error("-o %s is a pefa index, not a set's manifest: not replacing it (a manifest replaces only a "
+                        "manifest)", out);
 }
 
 int main(int argc, char **argv)
@@ -51,6 +66,7 @@ int main(int argc, char **argv)
     if (optind >= argc) cli_usage_error("no shard files given");
     cli_check_not_input(out, "shard", (const char *const *)(argv + optind), (size_t)(argc - optind));
     if (pefa_output_check(out, 0) != 0) cli_usage_error("-o %s", pefa_last_error_detail());
+    check_not_index(out);
     /* INVALID_ARG: the files given cannot make this set (a shard outside the
      * manifest's directory): bad usage */
     if ((rc = pefa_set_write(out, (const char *const *)(argv + optind), (uint32_t)(argc - optind))) != 0) {

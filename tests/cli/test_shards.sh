@@ -63,6 +63,10 @@ usage "-o a file that is not a pefa index" "notes.txt: the file there is not a p
   "$bin"/pefa-shardset -o "$tmp"/notes.txt "${shards[@]}"
 grep -q "some notes" "$tmp"/notes.txt && ok "notes.txt is untouched" || bad "notes.txt was replaced"
 cp "$tmp"/s2.pefa "$tmp"/s2.copy
+cp "$tmp"/full.pefa "$tmp"/idx_copy.pefa
+usage "-o an index (or a shard of another set)" "idx_copy.pefa is a pefa index, not a set's manifest: not replacing it" \
+  "$bin"/pefa-shardset -o "$tmp"/idx_copy.pefa "${shards[@]}"
+cmp -s "$tmp"/full.pefa "$tmp"/idx_copy.pefa && ok "the index is untouched" || bad "the index was replaced"
 usage "-o one of the shards" "-o $tmp/s2.pefa is the shard input $tmp/s2.pefa" "$bin"/pefa-shardset -o "$tmp"/s2.pefa "${shards[@]}"
 usage "-o one of the shards, spelt another way" "is the shard input $tmp/s0.pefa" "$bin"/pefa-shardset -o "$tmp"/./s0.pefa "${shards[@]}"
 cmp -s "$tmp"/s2.pefa "$tmp"/s2.copy && ok "the shard named by -o is untouched" || bad "s2.pefa was overwritten"
