@@ -163,6 +163,12 @@ class _Progress:
         err.flush()
 
 
+def _str_arg(v, name):
+    if not isinstance(v, str):
+        raise TypeError("%s must be a str, not %s" % (name, type(v).__name__))
+    return v
+
+
 def _tune_args(tune, tune_queries, tune_metric, tune_label_check):
     """the tuning keywords of _pefa._build (as pefa-build --tune and its options)"""
     if not tune:
@@ -188,7 +194,7 @@ def _tune_args(tune, tune_queries, tune_metric, tune_label_check):
 def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=None, lam=0.5, M=32,
           ef_construction=500, threads=0, vector_type="f32", tune=False, progress=True, *, seed=42,
           y_codec="raw", no_graphs=False, skip_missing=False, meta=None, force=False, tune_queries=None,
-          tune_metric=None, tune_label_check=None):
+          tune_metric=None, tune_label_check=None, metric="cosine"):
     """Builds an index file at ``out`` (atomically) and, when ids are given, its id map
     ``<out>.<uuid>.ids`` beside it; returns the build's statistics as a dict.
 
@@ -203,6 +209,8 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
     and a seed give the same file content. vector_type: "f32" or "f16" storage, or
     "i8": f16 rows plus int8 codes that the graphs are searched on (each search's
     final beam re-scored from the f16 rows), as ``pefa-build --vector-type``.
+    metric: "cosine" (rows and queries L2-normalised) or "ip" (raw inner product:
+    norms carry signal), as ``pefa-build --metric``.
     progress: True (stage lines on stderr), False, or a function (stage, done, total)
     called from the build's threads with the GIL held. The caller's arrays are never
     modified.
@@ -255,6 +263,7 @@ def build(out, passages, queries=None, qrels=None, passage_ids=None, query_ids=N
         seed = int(seed)
     stats = _pefa._build(out, P, Q, pairs, pids, qids, mk, mv, None if lam is None else float(lam), _uint(M, "M"),
                          _uint(ef_construction, "ef_construction"), seed, _uint(threads, "threads"), vector_type,
-                         y_codec, bool(no_graphs), progress, "passages", "queries", **tune_kw)
+                         y_codec, bool(no_graphs), progress, "passages", "queries", metric=_str_arg(metric, "metric"),
+                         **tune_kw)
     stats["nonpositive_pairs"] = left_out
     return stats

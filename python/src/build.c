@@ -121,7 +121,7 @@ static PyObject *stats_dict(const pefa_build_stats *st)
 
 typedef struct {
     PyObject *out, *passages, *queries, *pairs, *pids, *qids, *mkeys, *mvals, *lam, *seed, *progress;
-    const char *vector_type, *y_codec, *pname, *qname, *tune_metric;
+    const char *vector_type, *y_codec, *pname, *qname, *tune_metric, *metric;
     unsigned int M, efc, threads, tune_queries;
     int no_graphs, tune, tune_label_check;
 } build_args;
@@ -131,14 +131,14 @@ static int parse_build(PyObject *args, PyObject *kw, build_args *b)
     static char *kwlist[] = {"out",  "passages", "queries", "pairs", "passage_ids", "query_ids", "meta_keys",
                              "meta_values", "lam", "M", "ef_construction", "seed", "threads", "vector_type",
                              "y_codec", "no_graphs", "progress", "passages_name", "queries_name", "tune",
-                             "tune_queries", "tune_metric", "tune_label_check", NULL};
+                             "tune_queries", "tune_metric", "tune_label_check", "metric", NULL};
     memset(b, 0, sizeof *b);
-    return PyArg_ParseTupleAndKeywords(args, kw, "O&OOOOOOOOIIOIsspOzz|pIzi:_build", kwlist, PyUnicode_FSConverter,
+    return PyArg_ParseTupleAndKeywords(args, kw, "O&OOOOOOOOIIOIsspOzz|pIziz:_build", kwlist, PyUnicode_FSConverter,
                                        &b->out, &b->passages, &b->queries, &b->pairs, &b->pids, &b->qids,
                                        &b->mkeys, &b->mvals, &b->lam, &b->M, &b->efc, &b->seed, &b->threads,
                                        &b->vector_type, &b->y_codec, &b->no_graphs, &b->progress, &b->pname,
                                        &b->qname, &b->tune, &b->tune_queries, &b->tune_metric,
-                                       &b->tune_label_check)
+                                       &b->tune_label_check, &b->metric)
                ? 0
                : -1;
 }
@@ -190,6 +190,11 @@ static int fill_params(const build_args *b, pefa_build_params *p, progress_ctx *
     p->threads = b->threads;
     p->no_graphs = (uint8_t)(b->no_graphs != 0);
     if (vector_type_arg(b->vector_type, &p->vector_type) || tune_args(b, p)) return -1;
+    if (b->metric && strcmp(b->metric, "cosine") && strcmp(b->metric, "ip")) { /* as pefa-build --metric */
+        pefapy_input_error("metric '%s' is not 'cosine' or 'ip'", b->metric);
+        return -1;
+    }
+    p->similarity = b->metric && strcmp(b->metric, "ip") == 0 ? PEFA_SIMILARITY_IP : PEFA_SIMILARITY_COSINE;
     if (strcmp(b->y_codec, "raw") && strcmp(b->y_codec, "zstd")) {
         pefapy_input_error("y_codec '%s' is not 'raw' or 'zstd'", b->y_codec);
         return -1;

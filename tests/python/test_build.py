@@ -273,6 +273,25 @@ def test_i8_build(tmp_path, scifact, sf_index):
             assert max(diff) < 0.02, (mode, max(diff))
 
 
+def test_ip_build(tmp_path, scifact):
+    """metric="ip" is pefa-build --metric ip: rows kept as given (norms carry signal), the same
+    answers as the CLI's file; a bad metric name is an InputError"""
+    rng = np.random.default_rng(5)
+    P = (scifact.passages * rng.uniform(0.5, 2.0, (len(scifact.passages), 1))).astype(np.float32)
+    np.save(tmp_path / "p_ip.npy", P)
+    pefa.build(str(tmp_path / "ip.pefa"), P, threads=1, progress=False, metric="ip")
+    tool("pefa-build", "-q", "-o", tmp_path / "cli.pefa", "--passages", tmp_path / "p_ip.npy", "--threads", "1",
+         "--metric", "ip")
+    with pefa.Index(str(tmp_path / "ip.pefa")) as a, pefa.Index(str(tmp_path / "cli.pefa")) as b:
+        assert a.meta["pefa.metric"] == "ip"
+        assert np.array_equal(a.vectors("passages"), P)  # as given, not normalised
+        ra, sa = a.search(scifact.test, k=10, exact=True)
+        rb, sb = b.search(scifact.test, k=10, exact=True)
+        assert np.array_equal(ra, rb) and np.array_equal(sa, sb)
+    with pytest.raises(pefa.InputError, match="metric 'dot' is not 'cosine' or 'ip'"):
+        pefa.build(str(tmp_path / "bad.pefa"), P, progress=False, metric="dot")
+
+
 # ---- errors -------------------------------------------------------------------------------
 def build_error(tmp_path, exc, words, *args, **kw):
     kw.setdefault("progress", False)
