@@ -34,8 +34,12 @@ def _rows_arg(a, name):
     if a.ndim != 2:
         raise _input_error("%s: shape %s; expected (rows, dim)" % (name, a.shape))
     if a.dtype.itemsize == 8:
-        with np.errstate(over="ignore"):  # too large for float32: the library names the row (infinite)
-            return a.astype(np.float32)
+        beyond = np.isfinite(a) & (np.abs(a) > np.finfo(np.float32).max)
+        if beyond.any():  # a float32 copy would hold inf
+            r, c = np.argwhere(beyond)[0]
+            raise _input_error("%s: row %d (0-based), column %d: %g is beyond float32 (at most %g)"
+                               % (name, r, c, a[r, c], np.finfo(np.float32).max))
+        return a.astype(np.float32)
     if not (a.dtype.isnative and a.flags.aligned and (a.shape[1] <= 1 or a.strides[1] == a.itemsize)
             and (a.shape[0] <= 1 or a.strides[0] > 0)):
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))

@@ -7,6 +7,7 @@
  */
 #include "pefapy.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,28 @@ static PyObject *describe_dtype(PyArrayObject *a)
     return PyObject_Str((PyObject *)PyArray_DESCR(a));
 }
 
+/* a float64 query value a float32 copy would hold as inf: an InputError naming it */
+static int beyond_f32(PyArrayObject *a)
+{
+    PyArrayObject *c = (PyArrayObject *)PyArray_FromAny((PyObject *)a, PyArray_DescrFromType(NPY_DOUBLE), 0, 0,
+                                                        NPY_ARRAY_CARRAY_RO, NULL);
+    const double *x;
+    npy_intp n, dim;
+    if (!c) return -1;
+    x = (const double *)PyArray_DATA(c);
+    n = PyArray_SIZE(c);
+    dim = PyArray_DIM(c, PyArray_NDIM(c) - 1);
+    for (npy_intp i = 0; i < n; i++)
+        if (isfinite(x[i]) && fabs(x[i]) > FLT_MAX) {
+            pefapy_input_error("Q: row %zd (0-based), column %zd: %g is beyond float32 (at most %g)",
+                               (Py_ssize_t)(dim ? i / dim : 0), (Py_ssize_t)(dim ? i % dim : 0), x[i], (double)FLT_MAX);
+            Py_DECREF(c);
+            return -1;
+        }
+    Py_DECREF(c);
+    return 0;
+}
+
 int pefapy_qblock_get(uint32_t dim, const char *noun, PyObject *obj, pefapy_qblock *qb)
 {
     PyArrayObject *a;
@@ -85,6 +108,7 @@ int pefapy_qblock_get(uint32_t dim, const char *noun, PyObject *obj, pefapy_qblo
                            (Py_ssize_t)PyArray_DIM(a, nd - 1), noun, dim);
         goto fail;
     }
+    if (t == NPY_DOUBLE && beyond_f32(a)) goto fail;
     qb->one_d = nd == 1;
     qb->n = nd == 1 ? 1 : (uint64_t)PyArray_DIM(a, 0);
     st = PyArray_STRIDES(a);
