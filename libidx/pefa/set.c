@@ -33,12 +33,6 @@ static void uuid_hex(const uint8_t u[16], char out[33])
     for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", u[i]);
 }
 
-/* a shard's path: beside the manifest (common/paths.h) */
-static char *beside(const char *base, const char *name)
-{
-    return pefa__beside(base, name);
-}
-
 static const char *meta_or(pefa_index *ix, const char *key, const char *dflt)
 {
     const char *v;
@@ -67,7 +61,7 @@ static int open_shard(pefa_set *s, pefa_index *man, uint32_t i)
     uint64_t bytes, from, rows;
     int rc;
     snprintf(key, sizeof key, "set.shard.%u.file", i);
-    RETURN_ERROR_IF(!(path = beside(s->path, meta_or(man, key, ""))), PEFA_ERR_NOMEM, "out of memory");
+    RETURN_ERROR_IF(!(path = pefa__beside(s->path, meta_or(man, key, ""))), PEFA_ERR_NOMEM, "out of memory");
     snprintf(key, sizeof key, "set.shard.%u.bytes", i);
     rc = pefa__meta_uint(man, key, UINT64_MAX, 1, &bytes);
     if (!rc && stat(path, &st) != 0) rc = pefa__set_error(PEFA_ERR_IO, "%s: shard %u of set %s is missing", path, i, s->path);

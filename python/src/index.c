@@ -49,11 +49,7 @@ static void release_if_idle(IndexObject *s)
 static int enter(IndexObject *s)
 {
     if (!s->ix || s->closing) {
-        const char *p = s->path ? PyUnicode_AsUTF8(s->path) : NULL;
-        char err[600];
-        PyErr_Clear(); /* a path that is not UTF-8: named "the index" */
-        snprintf(err, sizeof err, "%s: the index is closed", p ? p : "the index");
-        pefapy_raise(PEFA_ERR_STATE, err);
+        pefapy_raise_closed(s->path, "index");
         return -1;
     }
     s->busy++;

@@ -61,6 +61,16 @@ PyObject *pefapy_error_new(int code, const char *detail)
     return exc;
 }
 
+PyObject *pefapy_raise_closed(PyObject *path, const char *what)
+{
+    const char *p = path ? PyUnicode_AsUTF8(path) : NULL;
+    char err[600];
+    PyErr_Clear();
+    if (p) snprintf(err, sizeof err, "%s: the %s is closed", p, what);
+    else snprintf(err, sizeof err, "the %s: the %s is closed", what, what);
+    return pefapy_raise(PEFA_ERR_STATE, err);
+}
+
 PyObject *pefapy_raise(int code, const char *detail)
 {
     PyObject *exc = pefapy_error_new(code, detail);

@@ -24,6 +24,9 @@
  * NoMemoryError, all subclasses of pefa.Error) and sets .code, .name and
  * .detail. Each returns NULL, to be returned by the caller. */
 PyObject *pefapy_raise(int code, const char *detail);
+/* StateError "<path>: the <what> is closed" (path a str or NULL; one that is
+ * not UTF-8 is named "the <what>") */
+PyObject *pefapy_raise_closed(PyObject *path, const char *what);
 /* code with the calling thread's pefa_last_error_detail() */
 PyObject *pefapy_raise_last(int code);
 /* an InputError (ValueError) with code INVALID_ARG found by the binding */

@@ -39,11 +39,7 @@ static void release_if_idle(SetObject *s)
 static int enter(SetObject *s)
 {
     if (!s->set || s->closing) {
-        const char *p = s->path ? PyUnicode_AsUTF8(s->path) : NULL;
-        char err[600];
-        PyErr_Clear(); /* a path that is not UTF-8: named "the set" */
-        snprintf(err, sizeof err, "%s: the set is closed", p ? p : "the set");
-        pefapy_raise(PEFA_ERR_STATE, err);
+        pefapy_raise_closed(s->path, "set");
         return -1;
     }
     s->busy++;

@@ -14,8 +14,7 @@ import pytest
 import pefa
 from conftest import tool
 from test_search import cli_answers
-from test_threads import long_batch, run_threads
-from test_views import mapped
+from test_threads import close_during_search, long_batch, run_threads
 
 # (name, search kwargs, pefa-query options); every one also with exact=True / --exact
 MODES = [
@@ -352,33 +351,7 @@ def test_gil_is_released_while_searching(st, scifact):
 
 def test_close_while_another_thread_searches(set_copy, scifact):
     shard = os.path.join(os.path.dirname(set_copy), "s1.pefa")
-    for attempt in range(3):  # the searcher must be inside C when close() comes
-        s = pefa.Set(set_copy)
-        Q = long_batch(s, scifact.test, 1.0)
-        want = s.search(Q[:50], k=10, exact=True)
-        inside, got, errors = threading.Event(), [], []
-
-        def search():
-            inside.set()
-            try:
-                got.append(s.search(Q, k=10, exact=True, threads=1))
-            except pefa.StateError as e:
-                errors.append(e)
-        t = threading.Thread(target=search)
-        t.start()
-        inside.wait()
-        time.sleep(0.2)
-        s.close()
-        assert s.closed
-        still_mapped = mapped(shard)
-        t.join()
-        if errors:  # close() came first: try again
-            continue
-        assert still_mapped, "close() unmapped a shard under a running search"
-        assert np.array_equal(got[0][0][:50], want[0])
-        assert not mapped(shard)  # closed when the search returned
-        return
-    pytest.fail("the search thread never got into C before close()")
+    close_during_search(lambda: pefa.Set(set_copy), lambda s: scifact.test, shard, "a shard")
 
 
 # ---- memory -------------------------------------------------------------------------------------

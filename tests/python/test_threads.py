@@ -82,12 +82,12 @@ def test_gil_is_released_while_searching(ix, scifact):
     assert woke[0] < t0 + 0.5 * (t1 - t0), "the other thread ran only after the search: GIL held"
 
 
-def test_close_while_another_thread_searches(erm_index, tmp_path):
-    path = str(tmp_path / "busy.pefa")
-    shutil.copy(erm_index, path)
+def close_during_search(open_it, queries, path, what):
+    """close() while another thread is inside a long search: the file stays mapped until that
+    search returns (and answers right), then it is released; what names the mapped file"""
     for attempt in range(3):  # the searcher must be inside C when close() comes
-        ix = pefa.Index(path)
-        Q = long_batch(ix, np.random.default_rng(1).standard_normal((200, ix.dim)).astype(np.float32), 1.0)
+        ix = open_it()
+        Q = long_batch(ix, queries(ix), 1.0)
         want = ix.search(Q[:50], k=10, exact=True)
         inside, got, errors = threading.Event(), [], []
 
@@ -107,8 +107,16 @@ def test_close_while_another_thread_searches(erm_index, tmp_path):
         t.join()
         if errors:  # close() came first: try again
             continue
-        assert still_mapped, "close() unmapped the index under a running search"
+        assert still_mapped, "close() unmapped %s under a running search" % what
         assert np.array_equal(got[0][0][:50], want[0])
         assert not mapped(path)  # released when the search returned
         return
     pytest.fail("the search thread never got into C before close()")
+
+
+def test_close_while_another_thread_searches(erm_index, tmp_path):
+    path = str(tmp_path / "busy.pefa")
+    shutil.copy(erm_index, path)
+    close_during_search(lambda: pefa.Index(path),
+                        lambda ix: np.random.default_rng(1).standard_normal((200, ix.dim)).astype(np.float32),
+                        path, "the index")

@@ -189,13 +189,12 @@ static int remove_unnamed(gc_state *g, int dry_run)
 /* [I5] t is what a pefa writer leaves before its commit: a regular file (not
  * a link) that starts with 4096 zero bytes (the header placeholder and the
  * padding to the first section). Anything else of that name is the user's. */
-static int is_writer_tmp(const char *t)
+static int is_writer_tmp(const char *t, struct stat *sb)
 {
     unsigned char buf[GC_TMP_ZEROS];
-    struct stat sb;
     size_t got = 0;
     int fd;
-    if (lstat(t, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < (off_t)sizeof buf) return 0;
+    if (lstat(t, sb) != 0 || !S_ISREG(sb->st_mode) || sb->st_size < (off_t)sizeof buf) return 0;
     if ((fd = open(t, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) return 0;
     while (got < sizeof buf) {
         ssize_t r = read(fd, buf + got, sizeof buf - got);
@@ -220,13 +219,13 @@ static int remove_stale_tmp(const char *t, int dry_run)
     struct stat sb;
     int fd = -1, busy = 0, rc = 0;
     if (!lp) return 1;
-    if (!is_writer_tmp(t)) { /* not a pefa writer's: not ours to list or remove */
+    if (!is_writer_tmp(t, &sb)) { /* not a pefa writer's: not ours to list or remove */
         free(lp);
         return 0;
     }
     snprintf(lp, n + 6, "%.*s.lock", (int)n, t);
     if ((fd = open(lp, O_RDONLY | O_CLOEXEC)) >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) busy = 1;
-    if (busy || lstat(t, &sb) != 0 || time(NULL) - sb.st_mtime < GC_TMP_AGE) {
+    if (busy || time(NULL) - sb.st_mtime < GC_TMP_AGE) {
         if (busy) printf("kept %s (a build of %.*s is running)\n", t, (int)n, t);
         else printf("kept %s (written less than %d minutes ago)\n", t, GC_TMP_AGE / 60);
     } else if (dry_run) {
