@@ -24,6 +24,7 @@ struct srv_http {
     srv_metrics *m;
     double start_unix;
     atomic_int draining;
+    MHD_socket quiesced;  /* the listening socket MHD gave back, closed at stop */
     char address[80];
 };
 
@@ -283,6 +284,7 @@ int srv_http_start(const srv_http_config *cfg, srv_slot *slot, srv_metrics *m, s
     if (!h) return snprintf(err, errlen, "out of memory"), -1;
     if (parse_listen(cfg->listen, &ss, &sl, &v6, err, errlen)) return free(h), -1;
     h->cfg = *cfg;
+    h->quiesced = MHD_INVALID_SOCKET;
     h->slot = slot;
     h->m = m;
     h->start_unix = srv_unix_now();
@@ -313,7 +315,12 @@ void srv_http_quiesce(srv_http *h)
     MHD_socket fd;
     atomic_store(&h->draining, 1);
     fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    if (fd == MHD_INVALID_SOCKET) return;
+    /* new connections are refused from now on; the descriptor itself is closed
+     * only after MHD_stop_daemon, since MHD's polling thread may still hold it
+     * until it wakes (closing it here raced with that thread under TSan) */
+    shutdown(fd, SHUT_RDWR);
+    h->quiesced = fd;
 }
 
 int srv_http_in_flight(const srv_http *h)
@@ -325,5 +332,6 @@ void srv_http_stop(srv_http *h)
 {
     if (!h) return;
     MHD_stop_daemon(h->d);
+    if (h->quiesced != MHD_INVALID_SOCKET) close(h->quiesced);
     free(h);
 }
